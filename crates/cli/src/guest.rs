@@ -1,0 +1,90 @@
+//! Turning what the user names (a guest crate, a `.wasm`, a `.wat`, a
+//! `.cwasm`, or an example name) into a `.cwasm` for this machine.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use belljar_build::GuestCrate;
+use belljar_profile::Target;
+
+/// What the user pointed at.
+#[derive(Debug)]
+pub enum Source {
+    Crate(PathBuf),
+    Wasm(PathBuf),
+    Cwasm(PathBuf),
+}
+
+impl Source {
+    /// `blinky` also finds `guests/blinky` below the current directory.
+    pub fn resolve(arg: &Path) -> Result<Source> {
+        let path = if arg.exists() {
+            arg.to_path_buf()
+        } else {
+            let example = Path::new("guests").join(arg);
+            if arg.components().count() == 1 && example.join("Cargo.toml").is_file() {
+                example
+            } else {
+                bail!(
+                    "{} does not exist (expected a guest crate directory, a .wasm, .wat or .cwasm file)",
+                    arg.display()
+                );
+            }
+        };
+        if path.is_dir() || path.file_name().is_some_and(|n| n == "Cargo.toml") {
+            return Ok(Source::Crate(path));
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("cwasm") => Ok(Source::Cwasm(path)),
+            Some("wasm" | "wat") => Ok(Source::Wasm(path)),
+            _ => bail!(
+                "{}: expected a guest crate directory, a .wasm, .wat or .cwasm file",
+                path.display()
+            ),
+        }
+    }
+
+    /// The `.cwasm` bytes for this host's Pulley flavour, building or
+    /// precompiling as needed.
+    pub fn cwasm(&self) -> Result<Vec<u8>> {
+        let target = Target::host();
+        match self {
+            Source::Crate(dir) => {
+                let artifacts = GuestCrate::open(dir)?.build(&[target])?;
+                let path = artifacts.cwasm(target).expect("built for the host target");
+                read(path)
+            }
+            Source::Cwasm(path) => read(path),
+            Source::Wasm(path) => {
+                let component = component_bytes(path)?;
+                belljar_build::precompile(&component, target)
+                    .with_context(|| format!("cannot precompile {}", path.display()))
+            }
+        }
+    }
+}
+
+/// A `.wasm` or `.wat` file as a component (core modules are encoded).
+pub fn component_bytes(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read(path)?;
+    let bytes = if path.extension().is_some_and(|e| e == "wat") {
+        wat(&bytes, path)?
+    } else {
+        bytes
+    };
+    belljar_build::componentize(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+fn wat(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let text =
+        std::str::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
+    wasmtime_wat(text).with_context(|| format!("{} is not valid WebAssembly text", path.display()))
+}
+
+fn wasmtime_wat(text: &str) -> Result<Vec<u8>> {
+    Ok(wat::parse_str(text)?)
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}

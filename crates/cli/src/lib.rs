@@ -1,0 +1,6 @@
+//! The `belljar` command line: build guest crates, run them on the simulated
+//! board, call library-style exports, inspect artifacts.
+
+pub mod guest;
+pub mod inspect;
+pub mod run;

@@ -1,0 +1,193 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use belljar_cli::guest::Source;
+use belljar_cli::{inspect, run};
+use belljar_host::runtime::{Exit, Limits};
+use belljar_profile::Target;
+use belljar_sim::SimConfig;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// belljar: sandboxed, updatable WebAssembly apps for microcontrollers.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TargetArg {
+    /// Microcontrollers (32-bit).
+    Pulley32,
+    /// Desktops (64-bit): the simulator.
+    Pulley64,
+    /// Both.
+    All,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a guest crate into a component and Pulley .cwasm files.
+    Build {
+        /// The guest crate (directory or Cargo.toml).
+        guest: PathBuf,
+        #[arg(long, value_enum, default_value = "all")]
+        target: TargetArg,
+    },
+    /// Run a guest's `run` export on the simulated board (Pico 2 pinout).
+    Run {
+        /// A guest crate, .wasm/.wat component or module, or .cwasm.
+        guest: PathBuf,
+        /// Stop after this much virtual time (e.g. 10s, 1h).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Hold a button down: PIN@START..END, e.g. 15@1200ms..1800ms. Repeatable.
+        #[arg(long, value_name = "SCRIPT")]
+        press: Vec<String>,
+        /// Bytes the guest reads from the UART (escapes: \r \n \t \\ \xNN).
+        /// Without it, piped stdin is the UART input.
+        #[arg(long, value_name = "TEXT")]
+        uart_input: Option<String>,
+        /// Make `delay-ms` sleep for real instead of advancing virtual time.
+        #[arg(long)]
+        realtime: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Print only the summary, not the timeline.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Call an export of a library-style component with WAVE arguments,
+    /// e.g. `belljar call greeter 'run(some("Kevin"))'`.
+    Call {
+        guest: PathBuf,
+        /// `name(args...)` in the WAVE format.
+        call: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Show what a .wasm, component or .cwasm contains.
+    Inspect { file: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Total fuel for the run (about one unit per wasm instruction).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Fuel a guest may burn between two host calls before it is stopped as a runaway.
+    #[arg(long, default_value_t = Limits::default().watchdog_fuel)]
+    watchdog_fuel: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            watchdog_fuel: self.watchdog_fuel,
+            total_fuel: self.fuel,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Build { guest, target } => {
+            let targets: &[Target] = match target {
+                TargetArg::Pulley32 => &[Target::Pulley32],
+                TargetArg::Pulley64 => &[Target::Pulley64],
+                TargetArg::All => &Target::ALL,
+            };
+            let artifacts = belljar_build::GuestCrate::open(&guest)?.build(targets)?;
+            println!("built {}", artifacts.name);
+            print_file("core module", &artifacts.core_wasm)?;
+            print_file("component", &artifacts.component)?;
+            for (target, path) in &artifacts.cwasm {
+                print_file(&format!("{target} .cwasm"), path)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            guest,
+            duration,
+            press,
+            uart_input,
+            realtime,
+            limits,
+            quiet,
+        } => {
+            let config = SimConfig {
+                presses: press
+                    .iter()
+                    .map(|p| run::parse_press(p))
+                    .collect::<Result<_>>()?,
+                uart: run::uart_input(uart_input.as_deref())?,
+                time_limit_ms: duration
+                    .map(|d| run::parse_duration(&d).map(|d| d.as_millis() as u64))
+                    .transpose()?,
+                realtime,
+                echo: !quiet,
+            };
+            let source = Source::resolve(&guest)?;
+            let mut running = run::start(&source, config, limits.limits())?;
+            let report = run::run(&mut running);
+            let uart = running.board().uart_output();
+            if !uart.is_empty() {
+                eprintln!("uart output: {:?}", String::from_utf8_lossy(&uart));
+            }
+            let summary = format!(
+                "{} virtual ms, {} host calls, {} fuel, {:.3} s wall",
+                report.virtual_ms,
+                report.host_calls,
+                report.fuel,
+                report.wall.as_secs_f64()
+            );
+            match report.exit {
+                Exit::Trapped(trap) => {
+                    eprintln!("error: {trap}");
+                    eprintln!("after {summary}; the simulated board is unaffected");
+                    Ok(ExitCode::FAILURE)
+                }
+                exit => {
+                    eprintln!("{exit} after {summary}");
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::Call {
+            guest,
+            call,
+            limits,
+        } => {
+            let source = Source::resolve(&guest)?;
+            let mut running = run::start(&source, SimConfig::default(), limits.limits())?;
+            for result in run::call(&mut running, &call)? {
+                println!("{result}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { file } => {
+            print!("{}", inspect::inspect(&file)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_file(what: &str, path: &std::path::Path) -> Result<()> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("{}", path.display()))?
+        .len();
+    println!("  {what:<16} {:>8} bytes  {}", len, path.display());
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! `belljar run` and `belljar call`: a guest on the simulated board, through
+//! the same loader path as the device (`belljar_host::runtime`).
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use belljar_host::runtime::{Exit, Limits, Running, Runtime};
+use belljar_sim::{Press, SimBoard, SimConfig, UartInput};
+use wasm_wave::untyped::UntypedFuncCall;
+use wasmtime::component::Val;
+
+use crate::guest::Source;
+
+/// Loads `source` onto a fresh simulated board.
+pub fn start(source: &Source, config: SimConfig, limits: Limits) -> Result<Running<SimBoard>> {
+    let cwasm: &'static [u8] = Box::leak(source.cwasm()?.into_boxed_slice());
+    let runtime = Runtime::<SimBoard>::new()
+        .map_err(anyhow::Error::from)
+        .context("cannot create the engine")?;
+    // SAFETY: the bytes were produced by this belljar's own precompiler or
+    // named by the user on their own machine; belljar's packages (signed) are
+    // the way to ship untrusted code.
+    let app = unsafe { runtime.load(cwasm) }.map_err(|e| anyhow!("{e}"))?;
+    app.instantiate(SimBoard::new(config), limits)
+        .map_err(|e| anyhow!("{e}"))
+}
+
+/// The result of `belljar run`.
+pub struct RunReport {
+    pub exit: Exit,
+    pub virtual_ms: u64,
+    pub host_calls: u64,
+    pub fuel: u64,
+    pub wall: std::time::Duration,
+}
+
+/// Runs the app's `run` export until it ends.
+pub fn run(running: &mut Running<SimBoard>) -> RunReport {
+    let started = Instant::now();
+    let exit = running.run();
+    RunReport {
+        exit,
+        virtual_ms: running.board().elapsed_ms(),
+        host_calls: running.store().data().host_calls,
+        fuel: running.fuel_used(),
+        wall: started.elapsed(),
+    }
+}
+
+/// Parses `15@1200ms..1800ms` (also `15@1.2s..1.8s`).
+pub fn parse_press(s: &str) -> Result<Press> {
+    let err = || format!("bad --press `{s}`: expected PIN@START..END, e.g. 15@1200ms..1800ms");
+    let (pin, range) = s.split_once('@').with_context(err)?;
+    let (from, to) = range.split_once("..").with_context(err)?;
+    let pin: u32 = pin.trim().parse().with_context(err)?;
+    let from_ms = parse_duration(from).with_context(err)?.as_millis() as u64;
+    let to_ms = parse_duration(to).with_context(err)?.as_millis() as u64;
+    if to_ms <= from_ms {
+        bail!("bad --press `{s}`: the release must come after the press");
+    }
+    Ok(Press {
+        pin,
+        from_ms,
+        to_ms,
+    })
+}
+
+/// `1h`, `90s`, `500ms`, `1.5s`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let s = s.trim();
+    if let Some(secs) = s.strip_suffix('s').filter(|n| !n.ends_with('m'))
+        && let Ok(secs) = secs.parse::<f64>()
+    {
+        return Ok(std::time::Duration::from_secs_f64(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| anyhow!("bad duration `{s}`: {e} (examples: 500ms, 10s, 1h)"))
+}
+
+/// UART input from `--uart-input` (with `\r`, `\n`, `\xNN` escapes), else
+/// from stdin when it is piped, else none.
+pub fn uart_input(arg: Option<&str>) -> Result<UartInput> {
+    match arg {
+        Some(text) => Ok(UartInput::Bytes(unescape(text)?.into())),
+        None if !std::io::stdin().is_terminal() => Ok(UartInput::Stdin),
+        None => Ok(UartInput::Bytes(VecDeque::new())),
+    }
+}
+
+fn unescape(s: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('r') => out.push(b'\r'),
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('\\') => out.push(b'\\'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                out.push(
+                    u8::from_str_radix(&hex, 16)
+                        .map_err(|_| anyhow!("bad escape `\\x{hex}` in --uart-input"))?,
+                );
+            }
+            other => bail!(
+                "bad escape `\\{}` in --uart-input",
+                other.map(String::from).unwrap_or_default()
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `belljar call`: invokes `export(args)` written in WAVE and returns the
+/// results in WAVE.
+pub fn call(running: &mut Running<SimBoard>, expr: &str) -> Result<Vec<String>> {
+    let call = UntypedFuncCall::parse(expr)
+        .map_err(|e| anyhow!("cannot parse `{expr}`: {e} (expected e.g. run(some(\"Kevin\")))"))?;
+    let name = call.name().to_string();
+    let func = running
+        .func(&name)
+        .with_context(|| format!("the component exports no function `{name}`"))?;
+    let ty = func.ty(running.store());
+    let param_types: Vec<_> = ty.params().map(|(_, t)| t).collect();
+    let params: Vec<Val> = call
+        .to_wasm_params(&param_types)
+        .map_err(|e| anyhow!("arguments of `{name}` do not match its type: {e}"))?;
+    let mut results = vec![Val::Bool(false); ty.results().len()];
+    running
+        .call(func, &params, &mut results)
+        .map_err(|exit| anyhow!("{exit}"))?;
+    results
+        .iter()
+        .map(|v| wasm_wave::to_string(v).map_err(|e| anyhow!("cannot print the result: {e}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn press_scripts_parse() {
+        assert_eq!(
+            parse_press("15@1200ms..1800ms").unwrap(),
+            Press {
+                pin: 15,
+                from_ms: 1200,
+                to_ms: 1800
+            }
+        );
+        assert_eq!(
+            parse_press("3@1.5s..2s").unwrap(),
+            Press {
+                pin: 3,
+                from_ms: 1500,
+                to_ms: 2000
+            }
+        );
+        assert!(parse_press("15@1800ms..1200ms").is_err());
+        assert!(parse_press("15").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("1h").unwrap().as_secs(), 3600);
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("2.5s").unwrap().as_millis(), 2500);
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn uart_escapes() {
+        assert_eq!(unescape(r"a\x7fb\r\n").unwrap(), b"a\x7fb\r\n");
+        assert!(unescape(r"\q").is_err());
+    }
+}

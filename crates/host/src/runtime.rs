@@ -1,0 +1,445 @@
+//! The loader and runner every belljar runtime uses (simulator and boards):
+//! engine from the one profile, artifact checks, `deserialize_raw`, import
+//! checks, fuel watchdog, and a classified [`Exit`].
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use core::ptr::NonNull;
+
+use belljar_profile::Target;
+use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Val};
+use wasmtime::{CallHook, Engine, Store, Trap, WasmBacktrace};
+
+use crate::artifact::{self, Kind};
+use crate::board::{Board, Fault, Stop};
+use crate::platform::{self, Host};
+
+/// How much a guest may compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel (roughly: wasm instructions) a guest may burn between two host
+    /// calls before it is stopped as a runaway loop.
+    pub watchdog_fuel: u64,
+    /// Fuel for the whole run, if limited.
+    pub total_fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            watchdog_fuel: 20_000_000,
+            total_fuel: None,
+        }
+    }
+}
+
+/// Why a `.cwasm` cannot run on this runtime.
+#[derive(Debug)]
+pub enum LoadError {
+    NotAnArtifact(artifact::NotAnArtifact),
+    NotAComponent,
+    NativeCode {
+        triple: String,
+    },
+    WrongTarget {
+        found: Target,
+        expected: Target,
+    },
+    WrongWasmtime {
+        found: String,
+    },
+    /// Same target and version, but the engine settings differ.
+    WrongProfile(wasmtime::Error),
+    /// The app imports something this board does not provide.
+    MissingImport {
+        name: String,
+    },
+    /// The app imports a board interface with other signatures.
+    ImportMismatch(wasmtime::Error),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = Target::host();
+        match self {
+            LoadError::NotAnArtifact(e) => write!(f, "{e}; build one with `belljar build`"),
+            LoadError::NotAComponent => f.write_str(
+                "this .cwasm holds a core module, not a component; build the app with `belljar build`",
+            ),
+            LoadError::NativeCode { triple } => write!(
+                f,
+                "this .cwasm holds native code for {triple}, not Pulley bytecode; \
+                 rebuild it with `belljar build --target {host}`"
+            ),
+            LoadError::WrongTarget { found, expected } => write!(
+                f,
+                "this .cwasm is {found} bytecode but this runtime executes {expected}; \
+                 rebuild it with `belljar build --target {expected}`"
+            ),
+            LoadError::WrongWasmtime { found } => write!(
+                f,
+                "this .cwasm was made by Wasmtime {found} but this runtime is Wasmtime {}; \
+                 rebuild it with this version of `belljar build`",
+                belljar_profile::WASMTIME_VERSION
+            ),
+            LoadError::WrongProfile(e) => write!(
+                f,
+                "this .cwasm was compiled with another engine profile ({e}); \
+                 rebuild it with this version of `belljar build`"
+            ),
+            LoadError::MissingImport { name } => write!(
+                f,
+                "the app imports `{name}`, which this board does not provide \
+                 (it provides: {})",
+                platform::INTERFACES.join(", ")
+            ),
+            LoadError::ImportMismatch(e) => {
+                write!(f, "the app's imports do not match this board's interfaces: {e:#}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for LoadError {}
+
+/// An engine and a linker with every board interface, for boards of type `B`.
+pub struct Runtime<B: 'static> {
+    engine: Engine,
+    linker: Linker<Host<B>>,
+}
+
+impl<B: Board + 'static> Runtime<B> {
+    /// A runtime for this host's Pulley flavour with the belljar profile.
+    pub fn new() -> wasmtime::Result<Self> {
+        Self::with_engine(belljar_profile::engine(Target::host())?)
+    }
+
+    /// A runtime on an engine made from the belljar profile (a board may
+    /// lower runtime-only limits such as `max_wasm_stack` first).
+    pub fn with_engine(engine: Engine) -> wasmtime::Result<Self> {
+        let mut linker = Linker::new(&engine);
+        platform::add_to_linker(&mut linker)?;
+        Ok(Runtime { engine, linker })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Checks a `.cwasm`'s header against this runtime and deserializes it in
+    /// place (no copy), then checks its imports against the board interfaces.
+    ///
+    /// # Safety
+    /// `cwasm` must be a trusted artifact: Wasmtime does not validate
+    /// precompiled code, and deserializing crafted bytes can run arbitrary code.
+    /// Only artifacts built by `belljar build` (later: signature-verified
+    /// packages) may reach this.
+    pub unsafe fn load(&self, cwasm: &'static [u8]) -> Result<App<B>, LoadError> {
+        let header = artifact::header(cwasm).map_err(LoadError::NotAnArtifact)?;
+        if header.kind != Kind::Component {
+            return Err(LoadError::NotAComponent);
+        }
+        let expected = Target::host();
+        match header.target {
+            None => {
+                return Err(LoadError::NativeCode {
+                    triple: header.triple.to_string(),
+                });
+            }
+            Some(found) if found != expected => {
+                return Err(LoadError::WrongTarget { found, expected });
+            }
+            Some(_) => {}
+        }
+        if header.wasmtime_version != belljar_profile::ARTIFACT_VERSION {
+            return Err(LoadError::WrongWasmtime {
+                found: header.wasmtime_version.to_string(),
+            });
+        }
+        // SAFETY: the caller vouches for the bytes; they live for 'static and
+        // are never modified.
+        let component = unsafe { Component::deserialize_raw(&self.engine, NonNull::from(cwasm)) }
+            .map_err(LoadError::WrongProfile)?;
+        self.prepare(component)
+    }
+
+    /// Checks a component's imports and pre-instantiates it.
+    pub fn prepare(&self, component: Component) -> Result<App<B>, LoadError> {
+        for (name, _) in component.component_type().imports(&self.engine) {
+            if !platform::INTERFACES.contains(&name) {
+                return Err(LoadError::MissingImport {
+                    name: name.to_string(),
+                });
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(LoadError::ImportMismatch)?;
+        Ok(App { pre })
+    }
+}
+
+/// A loaded app, ready to be instantiated on a board (any number of times).
+pub struct App<B: 'static> {
+    pre: InstancePre<Host<B>>,
+}
+
+impl<B: Board + 'static> App<B> {
+    pub fn component(&self) -> &Component {
+        self.pre.component()
+    }
+
+    /// Instantiates the app on `board` with fresh linear memory.
+    pub fn instantiate(&self, board: B, limits: Limits) -> Result<Running<B>, Exit> {
+        let mut store = Store::new(self.pre.engine(), Host::new(board));
+        store.data_mut().meter = Meter::new(limits);
+        let first = store.data().meter.granted;
+        store.set_fuel(first).map_err(|e| classify(&store, e))?;
+        store.call_hook(refill_on_host_call);
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, e))?;
+        Ok(Running { store, instance })
+    }
+}
+
+/// Fuel accounting kept in the store: the watchdog grant is renewed after
+/// every real host call (not after libcalls such as `memory.grow`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Meter {
+    limits: Option<Limits>,
+    /// Fuel granted at the last refill.
+    granted: u64,
+    /// Fuel burnt before the last refill.
+    used: u64,
+    /// `host_calls` at the last refill.
+    refilled_at: u64,
+}
+
+impl Meter {
+    fn new(limits: Limits) -> Self {
+        let mut m = Meter {
+            limits: Some(limits),
+            ..Meter::default()
+        };
+        m.granted = m.next_grant();
+        m
+    }
+
+    fn next_grant(&self) -> u64 {
+        let limits = self.limits.unwrap_or_default();
+        match limits.total_fuel {
+            Some(total) => limits.watchdog_fuel.min(total.saturating_sub(self.used)),
+            None => limits.watchdog_fuel,
+        }
+    }
+
+    fn total_exhausted(&self) -> bool {
+        let limits = self.limits.unwrap_or_default();
+        matches!(limits.total_fuel, Some(total) if self.used + self.granted >= total)
+    }
+}
+
+fn refill_on_host_call<B>(
+    mut cx: wasmtime::StoreContextMut<'_, Host<B>>,
+    hook: CallHook,
+) -> wasmtime::Result<()> {
+    if let CallHook::ReturningFromHost = hook {
+        let calls = cx.data().host_calls;
+        if calls != cx.data().meter.refilled_at {
+            let left = cx.get_fuel()?;
+            let meter = &mut cx.data_mut().meter;
+            meter.used += meter.granted - left;
+            meter.refilled_at = calls;
+            meter.granted = meter.next_grant();
+            let grant = meter.granted;
+            cx.set_fuel(grant)?;
+        }
+    }
+    Ok(())
+}
+
+/// An instantiated app.
+pub struct Running<B: 'static> {
+    store: Store<Host<B>>,
+    instance: Instance,
+}
+
+impl<B: Board + 'static> Running<B> {
+    /// Calls the app's `run: func()` export until it returns, traps, runs out
+    /// of fuel or the board stops it.
+    pub fn run(&mut self) -> Exit {
+        let Some(func) = self.instance.get_func(&mut self.store, "run") else {
+            return Exit::Trapped(Trapped::host(
+                "the app exports no `run` function; is it a library component? use `belljar call`",
+            ));
+        };
+        let mut results = [];
+        match func.call(&mut self.store, &[], &mut results) {
+            Ok(()) => Exit::Returned,
+            Err(e) => classify(&self.store, e),
+        }
+    }
+
+    /// An exported function by name, e.g. for `belljar call`.
+    pub fn func(&mut self, name: &str) -> Option<Func> {
+        self.instance.get_func(&mut self.store, name)
+    }
+
+    /// Calls an export with dynamically typed values.
+    pub fn call(&mut self, func: Func, params: &[Val], results: &mut [Val]) -> Result<(), Exit> {
+        func.call(&mut self.store, params, results)
+            .map_err(|e| classify(&self.store, e))
+    }
+
+    pub fn store(&self) -> &Store<Host<B>> {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store<Host<B>> {
+        &mut self.store
+    }
+
+    pub fn board(&self) -> &B {
+        &self.store.data().board
+    }
+
+    pub fn board_mut(&mut self) -> &mut B {
+        &mut self.store.data_mut().board
+    }
+
+    /// Fuel burnt so far.
+    pub fn fuel_used(&self) -> u64 {
+        let meter = self.store.data().meter;
+        meter.used + meter.granted - self.store.get_fuel().unwrap_or(0)
+    }
+}
+
+/// How a guest's execution ended.
+#[derive(Debug)]
+pub enum Exit {
+    /// `run` returned.
+    Returned,
+    /// The board ended it (time limit, input exhausted).
+    Stopped(Stop),
+    /// The guest failed; the host is unaffected.
+    Trapped(Trapped),
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Returned => f.write_str("the app returned"),
+            Exit::Stopped(stop) => write!(f, "stopped: {stop}"),
+            Exit::Trapped(t) => t.fmt(f),
+        }
+    }
+}
+
+/// What kind of failure stopped a guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrapKind {
+    /// A WebAssembly trap (unreachable, out of bounds, divide by zero, stack
+    /// overflow...).
+    Wasm(Trap),
+    /// The guest asked the board for something it refuses (no such pin...).
+    Fault(Fault),
+    /// The guest computed `watchdog_fuel` without a host call.
+    Runaway { fuel: u64 },
+    /// The run's total fuel is spent.
+    OutOfFuel { fuel: u64 },
+    /// An error in the host or the runtime (e.g. out of memory).
+    Host,
+}
+
+/// A guest failure, with the guest's backtrace when there is one.
+#[derive(Debug)]
+pub struct Trapped {
+    pub kind: TrapKind,
+    pub message: String,
+    /// Innermost frame first: `module!function`.
+    pub backtrace: Vec<String>,
+}
+
+impl Trapped {
+    fn host(message: &str) -> Self {
+        Trapped {
+            kind: TrapKind::Host,
+            message: message.to_string(),
+            backtrace: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Trapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            TrapKind::Host => write!(f, "error: {}", self.message)?,
+            _ => write!(f, "guest trapped: {}", self.message)?,
+        }
+        if !self.backtrace.is_empty() {
+            f.write_str("\nguest backtrace:")?;
+            for (i, frame) in self.backtrace.iter().enumerate() {
+                write!(f, "\n  {i:>2}: {frame}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn classify<B>(store: &Store<Host<B>>, error: wasmtime::Error) -> Exit {
+    if let Some(stop) = error.downcast_ref::<Stop>() {
+        return Exit::Stopped(stop.clone());
+    }
+    let backtrace = error
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| {
+            bt.frames()
+                .iter()
+                .map(|frame| {
+                    let module = frame.module().name().unwrap_or("<module>");
+                    match frame.func_name() {
+                        Some(name) => format!("{module}!{name}"),
+                        None => format!("{module}!<wasm function {}>", frame.func_index()),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (kind, message) = if let Some(fault) = error.downcast_ref::<Fault>() {
+        (TrapKind::Fault(fault.clone()), fault.to_string())
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
+        let meter = store.data().meter;
+        match trap {
+            Trap::OutOfFuel if meter.total_exhausted() => {
+                let fuel = meter.limits.unwrap_or_default().total_fuel.unwrap_or(0);
+                (
+                    TrapKind::OutOfFuel { fuel },
+                    format!("fuel budget of {fuel} exhausted"),
+                )
+            }
+            Trap::OutOfFuel => {
+                let fuel = meter.granted;
+                (
+                    TrapKind::Runaway { fuel },
+                    format!(
+                        "runaway guest: it burnt {fuel} fuel without calling the host \
+                         (an endless loop?) and was stopped by the watchdog"
+                    ),
+                )
+            }
+            trap => (TrapKind::Wasm(*trap), trap.to_string()),
+        }
+    } else {
+        (TrapKind::Host, format!("{error:#}"))
+    };
+    Exit::Trapped(Trapped {
+        kind,
+        message,
+        backtrace,
+    })
+}
