@@ -151,9 +151,13 @@ fn describe(engine: &wasmtime::Engine, item: &ComponentItem) -> String {
 }
 
 fn func_sig(f: &wasmtime::component::types::ComponentFunc) -> String {
-    let params: Vec<String> = f.params().map(|(n, t)| format!("{n}: {t:?}")).collect();
-    let results: Vec<String> = f.results().map(|t| format!("{t:?}")).collect();
+    use wasm_wave::wasm::DisplayType;
+    let params: Vec<String> = f
+        .params()
+        .map(|(n, t)| format!("{n}: {}", DisplayType(&t)))
+        .collect();
     let mut s = format!(": func({})", params.join(", "));
+    let results: Vec<String> = f.results().map(|t| DisplayType(&t).to_string()).collect();
     if !results.is_empty() {
         let _ = write!(s, " -> {}", results.join(", "));
     }

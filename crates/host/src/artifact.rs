@@ -39,6 +39,7 @@ pub enum Kind {
 pub enum NotAnArtifact {
     NotElf,
     NotWasmtime,
+    Truncated,
     NoEngineSection,
     BadEngineSection,
 }
@@ -48,6 +49,7 @@ impl fmt::Display for NotAnArtifact {
         f.write_str(match self {
             NotAnArtifact::NotElf => "not a precompiled Wasmtime artifact (.cwasm): no ELF header",
             NotAnArtifact::NotWasmtime => "an ELF file, but not one produced by Wasmtime",
+            NotAnArtifact::Truncated => "a truncated or corrupt Wasmtime artifact",
             NotAnArtifact::NoEngineSection => "a Wasmtime artifact without its engine section",
             NotAnArtifact::BadEngineSection => "a Wasmtime artifact with a corrupt engine section",
         })
@@ -77,7 +79,7 @@ pub fn header(bytes: &[u8]) -> Result<Header<'_>, NotAnArtifact> {
     };
     let sections = elf
         .sections(endian, bytes)
-        .map_err(|_| NotAnArtifact::NotWasmtime)?;
+        .map_err(|_| NotAnArtifact::Truncated)?;
     let section = sections
         .iter()
         .find(|s| sections.section_name(endian, s).ok() == Some(ENGINE_SECTION))

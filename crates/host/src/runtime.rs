@@ -135,7 +135,9 @@ impl<B: Board + 'static> Runtime<B> {
     /// `cwasm` must be a trusted artifact: Wasmtime does not validate
     /// precompiled code, and deserializing crafted bytes can run arbitrary code.
     /// Only artifacts built by `belljar build` (later: signature-verified
-    /// packages) may reach this.
+    /// packages) may reach this. The same bytes must not be loaded again while
+    /// an [`App`] from an earlier load of them is alive (Wasmtime registers
+    /// code by address, process-wide): load once, instantiate many times.
     pub unsafe fn load(&self, cwasm: &'static [u8]) -> Result<App<B>, LoadError> {
         let header = artifact::header(cwasm).map_err(LoadError::NotAnArtifact)?;
         if header.kind != Kind::Component {
@@ -383,8 +385,19 @@ impl fmt::Display for Trapped {
         }
         if !self.backtrace.is_empty() {
             f.write_str("\nguest backtrace:")?;
-            for (i, frame) in self.backtrace.iter().enumerate() {
-                write!(f, "\n  {i:>2}: {frame}")?;
+            // Deep recursion repeats one frame thousands of times: fold runs.
+            let mut i = 0;
+            while i < self.backtrace.len() {
+                let frame = &self.backtrace[i];
+                let run = self.backtrace[i..]
+                    .iter()
+                    .take_while(|f| *f == frame)
+                    .count();
+                write!(f, "\n  {i:>2}: {}", Demangled(frame))?;
+                if run > 1 {
+                    write!(f, "  (x{run}, frames {i}..={})", i + run - 1)?;
+                }
+                i += run;
             }
         }
         Ok(())
@@ -442,4 +455,18 @@ fn classify<B>(store: &Store<Host<B>>, error: wasmtime::Error) -> Exit {
         message,
         backtrace,
     })
+}
+
+/// `module!symbol`, with the Rust symbol demangled when the `demangle`
+/// feature is on.
+struct Demangled<'a>(&'a str);
+
+impl fmt::Display for Demangled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "demangle")]
+        if let Some((module, symbol)) = self.0.split_once('!') {
+            return write!(f, "{module}!{:#}", rustc_demangle::demangle(symbol));
+        }
+        f.write_str(self.0)
+    }
 }

@@ -1,0 +1,66 @@
+//! Shared by the integration tests: example guests built once per test
+//! process through the real pipeline, loaded through the real loader.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use belljar_build::GuestCrate;
+use belljar_host::runtime::{Exit, Limits, Running, Runtime};
+use belljar_profile::Target;
+use belljar_sim::{SimBoard, SimConfig, TraceLine};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn guest_dir(name: &str) -> PathBuf {
+    repo().join("guests").join(name)
+}
+
+/// The `.cwasm` of an example guest for `target`, built once per process.
+pub fn cwasm(name: &str, target: Target) -> &'static [u8] {
+    static BUILT: OnceLock<Mutex<HashMap<(String, Target), &'static [u8]>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    built.entry((name.to_string(), target)).or_insert_with(|| {
+        let artifacts = GuestCrate::open(&guest_dir(name))
+            .unwrap()
+            .build(&[target])
+            .unwrap();
+        let bytes = std::fs::read(artifacts.cwasm(target).unwrap()).unwrap();
+        Box::leak(bytes.into_boxed_slice())
+    })
+}
+
+/// An example guest instantiated on a simulated board (pulley64, the
+/// desktop path).
+pub fn start(name: &str, config: SimConfig) -> Running<SimBoard> {
+    start_with(name, config, Limits::default())
+}
+
+pub fn start_with(name: &str, config: SimConfig, limits: Limits) -> Running<SimBoard> {
+    let runtime = Runtime::<SimBoard>::new().unwrap();
+    // `deserialize_raw` registers the bytes' address with Wasmtime's global
+    // code registry: each live load needs its own copy (tests run in parallel).
+    let bytes: &'static [u8] = Box::leak(cwasm(name, Target::Pulley64).to_vec().into_boxed_slice());
+    // SAFETY: built by belljar's own pipeline just now.
+    let app = unsafe { runtime.load(bytes) }.unwrap();
+    app.instantiate(SimBoard::new(config), limits).unwrap()
+}
+
+/// Runs `name` for `ms` of virtual time and returns its timeline.
+pub fn run_for(name: &str, ms: u64, mut config: SimConfig) -> (Exit, Vec<TraceLine>) {
+    config.time_limit_ms = Some(ms);
+    let mut running = start(name, config);
+    let exit = running.run();
+    (exit, running.board().trace().to_vec())
+}
+
+/// The trace as `(ms, text)` pairs, for readable assertions.
+pub fn pairs(trace: &[TraceLine]) -> Vec<(u64, String)> {
+    trace.iter().map(|l| (l.at_ms, l.text.clone())).collect()
+}

@@ -1,0 +1,228 @@
+//! Each example guest's observable behaviour on the simulated board, through
+//! the real pipeline (cargo -> component -> pulley64 .cwasm -> deserialize).
+
+mod common;
+
+use std::collections::VecDeque;
+
+use belljar_host::Stop;
+use belljar_host::runtime::Exit;
+use belljar_profile::Target;
+use belljar_sim::{Press, SimConfig, UartInput};
+use common::*;
+use wasmtime::component::Component;
+
+fn stopped_by_time(exit: &Exit, ms: u64) {
+    assert!(
+        matches!(exit, Exit::Stopped(Stop::TimeLimit { ms: m }) if *m == ms),
+        "expected a stop at {ms} ms, got {exit}"
+    );
+}
+
+#[test]
+fn blinky_toggles_pin_25_every_500_ms() {
+    let (exit, trace) = run_for("blinky", 2000, SimConfig::default());
+    stopped_by_time(&exit, 2000);
+    let expected: Vec<(u64, String)> = (0..4)
+        .flat_map(|i| {
+            let t = i * 500;
+            let set = if i % 2 == 0 {
+                "gpio.set-high(25)  pin 25 = high"
+            } else {
+                "gpio.set-low(25)  pin 25 = low"
+            };
+            [
+                (t, set.to_string()),
+                (t, "timing.delay-ms(500)".to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(pairs(&trace), expected);
+}
+
+#[test]
+fn blinky_runs_an_hour_of_virtual_time() {
+    let (exit, trace) = run_for("blinky", 3_600_000, SimConfig::default());
+    stopped_by_time(&exit, 3_600_000);
+    // 3600 s / 0.5 s = 7200 half periods, each a gpio call and a delay.
+    assert_eq!(trace.len(), 14_400);
+    assert_eq!(trace.last().unwrap().at_ms, 3_599_500);
+}
+
+#[test]
+fn button_led_follows_the_scripted_button() {
+    let config = SimConfig {
+        presses: vec![Press {
+            pin: 15,
+            from_ms: 1200,
+            to_ms: 1800,
+        }],
+        ..SimConfig::default()
+    };
+    let (exit, trace) = run_for("button-led", 3000, config);
+    stopped_by_time(&exit, 3000);
+    // Every 10 ms: poll, drive the LED, wait.
+    let polls: Vec<_> = trace
+        .iter()
+        .filter(|l| l.text.starts_with("button.is-pressed(15)"))
+        .collect();
+    assert_eq!(polls.len(), 300);
+    for (i, poll) in polls.iter().enumerate() {
+        assert_eq!(poll.at_ms, i as u64 * 10);
+    }
+    let highs: Vec<u64> = trace
+        .iter()
+        .filter(|l| l.text.starts_with("gpio.set-high(25)"))
+        .map(|l| l.at_ms)
+        .collect();
+    assert_eq!(highs, (1200..1800).step_by(10).collect::<Vec<_>>());
+    let lows = trace
+        .iter()
+        .filter(|l| l.text.starts_with("gpio.set-low(25)"))
+        .count();
+    assert_eq!(lows, 300 - 60);
+}
+
+fn echo(input: &[u8]) -> Vec<u8> {
+    let config = SimConfig {
+        uart: UartInput::Bytes(VecDeque::from(input.to_vec())),
+        ..SimConfig::default()
+    };
+    let mut running = start("uart-echo", config);
+    let exit = running.run();
+    assert!(
+        matches!(exit, Exit::Stopped(Stop::InputExhausted)),
+        "got {exit}"
+    );
+    running.board().uart_output()
+}
+
+#[test]
+fn uart_echo_echoes_plain_text() {
+    assert_eq!(echo(b"hello belljar"), b"hello belljar");
+}
+
+#[test]
+fn uart_echo_erases_on_backspace_and_delete() {
+    assert_eq!(echo(b"ab\x08"), b"ab\x08 \x08");
+    assert_eq!(echo(b"ab\x7f"), b"ab\x08 \x08");
+}
+
+#[test]
+fn uart_echo_turns_cr_and_lf_into_crlf() {
+    assert_eq!(echo(b"a\rb\nc"), b"a\r\nb\r\nc");
+}
+
+#[test]
+fn servo_sweeps_0_to_180_and_back_in_10_degree_steps() {
+    let steps = 40;
+    let (exit, trace) = run_for("servo-sweep", 200 * steps, SimConfig::default());
+    stopped_by_time(&exit, 200 * steps);
+    let angles: Vec<(u64, u32)> = trace
+        .iter()
+        .filter_map(|l| {
+            let rest = l.text.strip_prefix("servo.set-angle(6, ")?;
+            Some((l.at_ms, rest.split(')').next()?.parse().ok()?))
+        })
+        .collect();
+    let expected: Vec<u32> = (0..=180)
+        .step_by(10)
+        .chain((0..=170).rev().step_by(10))
+        .chain([10, 20, 30])
+        .collect();
+    assert_eq!(angles.iter().map(|(_, a)| *a).collect::<Vec<_>>(), expected);
+    for (i, (t, _)) in angles.iter().enumerate() {
+        assert_eq!(*t, i as u64 * 200);
+    }
+}
+
+#[test]
+fn servo_pulse_width_follows_the_angle() {
+    let mut running = start(
+        "servo-sweep",
+        SimConfig {
+            time_limit_ms: Some(1900),
+            ..SimConfig::default()
+        },
+    );
+    running.run();
+    // Last step at 1800 ms is 90 degrees: 1.5 ms of a 20 ms period.
+    let duty = running.board().duty(6).unwrap();
+    assert!((duty - 1500.0 / 20000.0).abs() < 1e-4, "duty {duty}");
+}
+
+fn call(name: &str, expr: &str) -> anyhow::Result<Vec<String>> {
+    let mut running = start(name, SimConfig::default());
+    belljar_cli::run::call(&mut running, expr)
+}
+
+#[test]
+fn hello_returns_its_greeting() {
+    assert_eq!(call("hello", "run()").unwrap(), [r#""hello, world!""#]);
+}
+
+#[test]
+fn greeter_greets_by_name_and_defaults_to_world() {
+    assert_eq!(
+        call("greeter", r#"run(some("Kevin"))"#).unwrap(),
+        [r#""hello, Kevin!""#]
+    );
+    assert_eq!(
+        call("greeter", "run(none)").unwrap(),
+        [r#""hello, world!""#]
+    );
+}
+
+#[test]
+fn describe_exists_on_greeter_and_not_on_hello() {
+    let d = call("greeter", "describe()").unwrap();
+    assert!(d[0].contains("greeter"), "{d:?}");
+    let err = call("hello", "describe()").unwrap_err().to_string();
+    assert!(err.contains("exports no function `describe`"), "{err}");
+}
+
+#[test]
+fn guests_import_nothing_but_the_platform() {
+    let engine = belljar_profile::engine(Target::Pulley64).unwrap();
+    for name in [
+        "blinky",
+        "button-led",
+        "uart-echo",
+        "servo-sweep",
+        "hello",
+        "greeter",
+    ] {
+        // SAFETY: built by belljar's own pipeline.
+        let component =
+            unsafe { Component::deserialize(&engine, cwasm(name, Target::Pulley64)) }.unwrap();
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        for import in &imports {
+            assert!(
+                import.starts_with("embedded:platform/"),
+                "{name} imports {import}"
+            );
+        }
+        if name == "hello" || name == "greeter" {
+            assert!(imports.is_empty(), "{name} imports {imports:?}");
+        }
+    }
+}
+
+#[test]
+fn guests_get_small_fixed_memory() {
+    let engine = belljar_profile::engine(Target::Pulley64).unwrap();
+    // SAFETY: built by belljar's own pipeline.
+    let component =
+        unsafe { Component::deserialize(&engine, cwasm("blinky", Target::Pulley64)) }.unwrap();
+    let res = component.resources_required().unwrap();
+    assert_eq!(res.num_memories, 1);
+    // 1-byte pages: the initial size is in bytes.
+    assert_eq!(
+        res.max_initial_memory_size,
+        Some(u64::from(belljar_build::DEFAULT_MEMORY))
+    );
+}
