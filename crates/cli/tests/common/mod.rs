@@ -64,3 +64,10 @@ pub fn run_for(name: &str, ms: u64, mut config: SimConfig) -> (Exit, Vec<TraceLi
 pub fn pairs(trace: &[TraceLine]) -> Vec<(u64, String)> {
     trace.iter().map(|l| (l.at_ms, l.text.clone())).collect()
 }
+
+/// The component (`.wasm`) of an example guest, as `belljar build` wrote it.
+pub fn component(name: &str) -> Vec<u8> {
+    let _ = cwasm(name, Target::Pulley64);
+    let out = GuestCrate::open(&guest_dir(name)).unwrap().out_dir();
+    std::fs::read(out.join(format!("{name}.wasm"))).unwrap()
+}

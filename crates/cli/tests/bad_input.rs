@@ -1,0 +1,298 @@
+//! Bad input never takes the host down: traps, runaway guests, missing pins,
+//! wrong or corrupt artifacts each end in a classified, explained error.
+
+mod common;
+
+use belljar_host::Fault;
+use belljar_host::runtime::{App, Exit, Limits, LoadError, Runtime, TrapKind};
+use belljar_profile::Target;
+use belljar_sim::{SimBoard, SimConfig};
+use common::*;
+use wasmtime::Trap;
+use wasmtime::component::Val;
+
+fn load(bytes: Vec<u8>) -> Result<App<SimBoard>, LoadError> {
+    let runtime = Runtime::<SimBoard>::new().unwrap();
+    // SAFETY: test inputs are belljar-built artifacts or deliberately broken
+    // ones that the header checks must reject before deserialization.
+    unsafe { runtime.load(Box::leak(bytes.into_boxed_slice())) }
+}
+
+fn faults() -> App<SimBoard> {
+    load(cwasm("faults", Target::Pulley64).to_vec()).unwrap()
+}
+
+/// Calls an export of the faults guest; returns the exit on failure.
+fn call(app: &App<SimBoard>, name: &str, params: &[Val], limits: Limits) -> Result<Vec<Val>, Exit> {
+    let mut running = app
+        .instantiate(SimBoard::new(SimConfig::default()), limits)
+        .unwrap();
+    let func = running
+        .func(name)
+        .unwrap_or_else(|| panic!("no export {name}"));
+    let n = func.ty(running.store()).results().len();
+    let mut results = vec![Val::Bool(false); n];
+    running.call(func, params, &mut results)?;
+    Ok(results)
+}
+
+fn trapped(exit: Exit) -> belljar_host::runtime::Trapped {
+    match exit {
+        Exit::Trapped(t) => t,
+        other => panic!("expected a trap, got {other}"),
+    }
+}
+
+fn expect_trap(name: &str, params: &[Val], kind: TrapKind, frame: &str) {
+    let app = faults();
+    let t = trapped(call(&app, name, params, Limits::default()).unwrap_err());
+    assert_eq!(t.kind, kind, "{t}");
+    assert!(
+        t.backtrace.iter().any(|f| f.contains(frame)),
+        "no `{frame}` in backtrace:\n{t}"
+    );
+    // The host is still up: the same app instantiates and runs again.
+    let ok = call(
+        &app,
+        "divide",
+        &[Val::U32(7), Val::U32(2)],
+        Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(ok, [Val::U32(3)]);
+}
+
+#[test]
+fn unreachable_traps_with_backtrace() {
+    expect_trap(
+        "trap-unreachable",
+        &[],
+        TrapKind::Wasm(Trap::UnreachableCodeReached),
+        "trap-unreachable",
+    );
+}
+
+#[test]
+fn out_of_bounds_access_traps() {
+    expect_trap(
+        "out-of-bounds",
+        &[],
+        TrapKind::Wasm(Trap::MemoryOutOfBounds),
+        "out-of-bounds",
+    );
+}
+
+#[test]
+fn divide_by_zero_traps() {
+    expect_trap(
+        "divide",
+        &[Val::U32(1), Val::U32(0)],
+        TrapKind::Wasm(Trap::IntegerDivisionByZero),
+        "divide",
+    );
+}
+
+#[test]
+fn stack_overflow_traps() {
+    expect_trap(
+        "recurse",
+        &[Val::U32(1_000_000)],
+        TrapKind::Wasm(Trap::StackOverflow),
+        "recurse",
+    );
+}
+
+#[test]
+fn a_panic_traps_and_names_the_panicking_frames() {
+    expect_trap(
+        "panics",
+        &[],
+        TrapKind::Wasm(Trap::UnreachableCodeReached),
+        "panic",
+    );
+}
+
+#[test]
+fn a_pin_the_board_lacks_is_a_guest_trap() {
+    expect_trap(
+        "bad-pin",
+        &[Val::U32(99)],
+        TrapKind::Fault(Fault::NoSuchPin {
+            interface: "gpio",
+            pin: 99,
+        }),
+        "bad-pin",
+    );
+    let app = faults();
+    let t = trapped(call(&app, "bad-pin", &[Val::U32(99)], Limits::default()).unwrap_err());
+    assert_eq!(
+        t.message,
+        "gpio: pin 99 is not available to this app on this board"
+    );
+}
+
+#[test]
+fn a_runaway_loop_is_stopped_by_the_watchdog() {
+    let limits = Limits {
+        watchdog_fuel: 1_000_000,
+        total_fuel: None,
+    };
+    let mut running = start_with("faults", SimConfig::default(), limits);
+    let t = trapped(running.run());
+    assert_eq!(t.kind, TrapKind::Runaway { fuel: 1_000_000 });
+    assert!(
+        t.message.contains("without calling the host"),
+        "{}",
+        t.message
+    );
+    assert_eq!(running.fuel_used(), 1_000_000);
+}
+
+#[test]
+fn the_total_fuel_budget_stops_a_guest() {
+    let limits = Limits {
+        watchdog_fuel: 1_000_000,
+        total_fuel: Some(300),
+    };
+    let mut running = start_with("blinky", SimConfig::default(), limits);
+    let t = trapped(running.run());
+    assert_eq!(t.kind, TrapKind::OutOfFuel { fuel: 300 });
+    // Blinky got some way before the budget ran out: the watchdog was refilled
+    // by its host calls, but never beyond the total.
+    assert!(running.board().trace().len() > 10);
+    assert!(running.fuel_used() <= 300);
+}
+
+#[test]
+fn the_watchdog_is_refilled_by_host_calls() {
+    // Blinky burns a handful of fuel between host calls: a tiny watchdog that
+    // would stop it over a whole run is enough when refilled on each call.
+    let limits = Limits {
+        watchdog_fuel: 50,
+        total_fuel: None,
+    };
+    let mut running = start_with(
+        "blinky",
+        SimConfig {
+            time_limit_ms: Some(60_000),
+            ..SimConfig::default()
+        },
+        limits,
+    );
+    let exit = running.run();
+    assert!(matches!(exit, Exit::Stopped(_)), "{exit}");
+    assert!(
+        running.fuel_used() > 50 * 10,
+        "fuel used {}",
+        running.fuel_used()
+    );
+}
+
+#[test]
+fn a_pulley32_artifact_is_refused_with_a_rebuild_hint() {
+    let err = load(cwasm("blinky", Target::Pulley32).to_vec())
+        .err()
+        .unwrap();
+    assert!(matches!(
+        err,
+        LoadError::WrongTarget {
+            found: Target::Pulley32,
+            expected: Target::Pulley64
+        }
+    ));
+    assert!(
+        err.to_string().contains("belljar build --target pulley64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_artifact_of_another_wasmtime_version_is_refused() {
+    let mut bytes = cwasm("blinky", Target::Pulley64).to_vec();
+    // Wasmtime's stamp: format 0, length, version; the profile must know it.
+    let version = belljar_profile::ARTIFACT_VERSION.as_bytes();
+    let mut stamp = vec![0u8, version.len() as u8];
+    stamp.extend_from_slice(version);
+    let at: Vec<usize> = bytes
+        .windows(stamp.len())
+        .enumerate()
+        .filter(|(_, w)| *w == stamp)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "the version stamp {:?} should appear once",
+        belljar_profile::ARTIFACT_VERSION
+    );
+    let last = at[0] + stamp.len() - 1;
+    bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
+    let err = load(bytes).err().unwrap();
+    assert!(matches!(&err, LoadError::WrongWasmtime { .. }), "{err}");
+    assert!(err.to_string().contains("rebuild"), "{err}");
+}
+
+#[test]
+fn an_artifact_of_another_engine_profile_is_refused() {
+    let mut config = belljar_profile::config(Target::Pulley64).unwrap();
+    config.consume_fuel(false);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let other = engine.precompile_component(&component("blinky")).unwrap();
+    let err = load(other).err().unwrap();
+    assert!(matches!(err, LoadError::WrongProfile(_)), "{err}");
+    assert!(err.to_string().contains("another engine profile"), "{err}");
+}
+
+#[test]
+fn a_truncated_artifact_is_refused() {
+    let bytes = cwasm("blinky", Target::Pulley64)[..200].to_vec();
+    let err = load(bytes).err().unwrap();
+    assert!(matches!(err, LoadError::NotAnArtifact(_)), "{err}");
+}
+
+#[test]
+fn garbage_is_refused() {
+    let err = load(b"definitely not a cwasm".to_vec()).err().unwrap();
+    assert!(matches!(err, LoadError::NotAnArtifact(_)), "{err}");
+}
+
+#[test]
+fn a_core_module_artifact_is_refused() {
+    let engine = belljar_profile::engine(Target::Pulley64).unwrap();
+    let module = engine
+        .precompile_module(&wat::parse_str("(module)").unwrap())
+        .unwrap();
+    assert!(matches!(
+        load(module).err().unwrap(),
+        LoadError::NotAComponent
+    ));
+}
+
+fn precompile_wat(text: &str) -> Vec<u8> {
+    belljar_build::precompile(&wat::parse_str(text).unwrap(), Target::Pulley64).unwrap()
+}
+
+#[test]
+fn an_import_the_board_lacks_is_named() {
+    let bytes = precompile_wat(
+        r#"(component (import "embedded:platform/motor" (instance (export "spin" (func (param "speed" u32))))))"#,
+    );
+    let err = load(bytes).err().unwrap();
+    assert!(
+        matches!(&err, LoadError::MissingImport { name } if name == "embedded:platform/motor"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("`embedded:platform/motor`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_import_with_other_signatures_is_refused() {
+    let bytes = precompile_wat(
+        r#"(component (import "embedded:platform/gpio" (instance (export "set-high" (func (param "pin" string))))))"#,
+    );
+    let err = load(bytes).err().unwrap();
+    assert!(matches!(err, LoadError::ImportMismatch(_)), "{err}");
+}

@@ -1,0 +1,249 @@
+//! The `belljar` binary end to end: spawned as a user would run it.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn belljar(args: &[&str]) -> Output {
+    belljar_with_stdin(args, b"")
+}
+
+fn belljar_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belljar"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure: non-zero exit, exactly one `error:` line, no panic.
+fn one_error_line(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "expected failure; stdout: {}",
+        stdout(o)
+    );
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    errors[0].to_string()
+}
+
+#[test]
+fn run_prints_the_blinky_timeline() {
+    let o = belljar(&["run", "guests/blinky", "--for", "2s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    assert_eq!(lines[0], "[   0.000 s] gpio.set-high(25)  pin 25 = high");
+    assert_eq!(lines[1], "[   0.000 s] timing.delay-ms(500)");
+    assert_eq!(lines[2], "[   0.500 s] gpio.set-low(25)  pin 25 = low");
+    assert_eq!(lines[7], "[   1.500 s] timing.delay-ms(500)");
+    assert!(
+        stderr(&o).contains("stopped: time limit of 2000 ms reached"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn run_by_example_name_and_press_script() {
+    let o = belljar(&[
+        "run",
+        "button-led",
+        "--for",
+        "1300ms",
+        "--press",
+        "15@1200ms..1800ms",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("[   1.190 s] gpio.set-low(25)"), "{out}");
+    assert!(
+        out.contains("[   1.200 s] button.is-pressed(15) -> true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[   1.200 s] gpio.set-high(25)  pin 25 = high"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_feeds_uart_input_from_the_flag_and_from_stdin() {
+    let o = belljar(&["run", "guests/uart-echo", "--uart-input", r"ok\x7f\r"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let writes: Vec<String> = stdout(&o)
+        .lines()
+        .filter_map(|l| {
+            l.split("uart.write-byte(")
+                .nth(1)
+                .map(|r| r.trim_end_matches(')').to_string())
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "0x6f 'o'", "0x6b 'k'", "0x08", "0x20 ' '", "0x08", "0x0d", "0x0a"
+        ]
+    );
+    assert!(
+        stderr(&o).contains("UART input exhausted"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = belljar_with_stdin(&["run", "guests/uart-echo", "-q"], b"hi\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(r#"uart output: "hi\r\n""#),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn call_prints_wave_results() {
+    let o = belljar(&["call", "guests/greeter", r#"run(some("Kevin"))"#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "\"hello, Kevin!\"\n");
+    let o = belljar(&["call", "greeter", "run(none)"]);
+    assert_eq!(stdout(&o), "\"hello, world!\"\n");
+}
+
+#[test]
+fn call_of_a_missing_export_is_one_error_line() {
+    let line = one_error_line(&belljar(&["call", "guests/hello", "describe()"]));
+    assert_eq!(line, "error: the component exports no function `describe`");
+}
+
+#[test]
+fn call_with_ill_typed_arguments_is_one_error_line() {
+    let line = one_error_line(&belljar(&["call", "guests/greeter", "run(42)"]));
+    assert!(line.contains("arguments of `run` do not match"), "{line}");
+}
+
+#[test]
+fn a_trapping_guest_is_reported_with_its_backtrace() {
+    let o = belljar(&["call", "guests/faults", "divide(1, 0)"]);
+    let line = one_error_line(&o);
+    assert!(line.contains("integer divide by zero"), "{line}");
+    assert!(stderr(&o).contains("guest backtrace:"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_runaway_guest_is_stopped_with_a_message() {
+    let o = belljar(&["run", "guests/faults", "--watchdog-fuel", "200000"]);
+    let line = one_error_line(&o);
+    assert!(line.contains("runaway guest"), "{line}");
+    assert!(
+        stderr(&o).contains("the simulated board is unaffected"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_missing_import_is_named() {
+    let dir = tempdir();
+    let wat = dir.join("motor.wat");
+    std::fs::write(
+        &wat,
+        r#"(component (import "embedded:platform/motor" (instance)))"#,
+    )
+    .unwrap();
+    let line = one_error_line(&belljar(&["run", wat.to_str().unwrap()]));
+    assert!(
+        line.contains("imports `embedded:platform/motor`, which this board does not provide"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_wrong_target_cwasm_says_how_to_rebuild() {
+    let _ = cwasm("blinky", belljar_profile::Target::Pulley32);
+    let out = belljar_build::GuestCrate::open(&guest_dir("blinky"))
+        .unwrap()
+        .out_dir();
+    let path = out.join("blinky.pulley32.cwasm");
+    let line = one_error_line(&belljar(&["run", path.to_str().unwrap()]));
+    assert!(
+        line.contains("pulley32 bytecode but this runtime executes pulley64"),
+        "{line}"
+    );
+    assert!(line.contains("belljar build --target pulley64"), "{line}");
+}
+
+#[test]
+fn a_missing_file_is_one_error_line() {
+    let line = one_error_line(&belljar(&["run", "no/such/guest"]));
+    assert!(line.contains("does not exist"), "{line}");
+}
+
+#[test]
+fn build_writes_both_targets_and_inspect_reads_them() {
+    let o = belljar(&["build", "guests/blinky"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let path_of = |what: &str| -> String {
+        out.lines()
+            .find(|l| l.contains(what))
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    let cwasm64 = path_of("pulley64 .cwasm");
+    let cwasm32 = path_of("pulley32 .cwasm");
+    let component = path_of("component");
+
+    let o = belljar(&["inspect", &cwasm64]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text.contains("target:   pulley64"), "{text}");
+    assert!(text.contains("profile:  matches"), "{text}");
+    assert!(text.contains("embedded:platform/gpio"), "{text}");
+    assert!(text.contains("set-high: func(pin: u32)"), "{text}");
+    assert!(text.contains("run: func()"), "{text}");
+
+    let text = stdout(&belljar(&["inspect", &cwasm32]));
+    assert!(text.contains("target:   pulley32"), "{text}");
+
+    let text = stdout(&belljar(&["inspect", &component]));
+    assert!(text.contains("kind:     component"), "{text}");
+    assert!(
+        text.contains("16384 bytes initial, 16384 bytes maximum, 1-byte pages"),
+        "{text}"
+    );
+    assert!(text.contains("import embedded:platform/gpio;"), "{text}");
+    assert!(text.contains("export run: func();"), "{text}");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "belljar-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
