@@ -180,3 +180,23 @@ impl fmt::Display for Stop {
 }
 
 impl core::error::Error for Stop {}
+
+/// A timeline line as the simulator and every board console print it:
+/// `[   1.500 s] gpio.set-low(25)  pin 25 = low`. Cross-target tests compare
+/// these lines, so there is one formatter for all.
+pub struct TimelineLine<'a, 'b> {
+    pub at_ms: u64,
+    pub event: &'a Event<'b>,
+}
+
+impl fmt::Display for TimelineLine<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{:>4}.{:03} s] {}",
+            self.at_ms / 1000,
+            self.at_ms % 1000,
+            self.event
+        )
+    }
+}

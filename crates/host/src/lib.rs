@@ -18,5 +18,5 @@ pub mod platform;
 pub mod runtime;
 
 pub use belljar_profile as profile;
-pub use board::{Board, Event, Fault, Level, Stop};
+pub use board::{Board, Event, Fault, Level, Stop, TimelineLine};
 pub use wasmtime;

@@ -13,7 +13,7 @@ use std::io::Read as _;
 use std::rc::Rc;
 use std::time::Duration;
 
-use belljar_host::{Board, Event, Stop};
+use belljar_host::{Board, Event, Stop, TimelineLine};
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
