@@ -335,14 +335,13 @@ impl Board for SimBoard {
     }
 
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
-        let line = TraceLine {
+        if self.echo {
+            println!("{}", TimelineLine { at_ms, event });
+        }
+        self.trace.push(TraceLine {
             at_ms,
             text: event.to_string(),
-        };
-        if self.echo {
-            println!("{}", format_line(&line));
-        }
-        self.trace.push(line);
+        });
     }
 
     fn poll_stop(&mut self) -> Option<Stop> {
@@ -357,14 +356,4 @@ impl Board for SimBoard {
             _ => None,
         }
     }
-}
-
-/// A timeline line as printed: `[  1.500 s] gpio.set-low(25)  pin 25 = low`.
-pub fn format_line(line: &TraceLine) -> String {
-    format!(
-        "[{:>4}.{:03} s] {}",
-        line.at_ms / 1000,
-        line.at_ms % 1000,
-        line.text
-    )
 }
