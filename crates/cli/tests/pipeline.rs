@@ -28,8 +28,7 @@ fn last_error(o: &Output) -> String {
     assert!(!o.status.success());
     stderr(o)
         .lines()
-        .filter(|l| l.starts_with("error:"))
-        .last()
+        .rfind(|l| l.starts_with("error:"))
         .unwrap_or("")
         .to_string()
 }

@@ -214,3 +214,15 @@ impl<B: Board> clock::Host for Host<B> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servo_pulse_spans_half_to_two_and_a_half_ms() {
+        assert_eq!(servo_pulse_us(0), 500);
+        assert_eq!(servo_pulse_us(90), 1500);
+        assert_eq!(servo_pulse_us(180), 2500);
+    }
+}

@@ -164,3 +164,25 @@ pub fn config(target: Target) -> Result<Config> {
 pub fn engine(target: Target) -> Result<Engine> {
     Engine::new(&config(target)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip_through_their_names() {
+        for t in Target::ALL {
+            assert_eq!(t.triple().parse::<Target>().unwrap(), t);
+            assert_eq!(Target::from_triple(t.triple()), Some(t));
+        }
+        assert!("x86_64".parse::<Target>().is_err());
+        assert_eq!(Target::from_triple("pulley64le"), Some(Target::Pulley64));
+    }
+
+    #[test]
+    fn both_flavours_make_an_engine() {
+        for t in Target::ALL {
+            engine(t).unwrap();
+        }
+    }
+}

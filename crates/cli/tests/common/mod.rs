@@ -24,7 +24,8 @@ pub fn guest_dir(name: &str) -> PathBuf {
 
 /// The `.cwasm` of an example guest for `target`, built once per process.
 pub fn cwasm(name: &str, target: Target) -> &'static [u8] {
-    static BUILT: OnceLock<Mutex<HashMap<(String, Target), &'static [u8]>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(String, Target), &'static [u8]>>;
+    static BUILT: OnceLock<Cache> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
     built.entry((name.to_string(), target)).or_insert_with(|| {
         let artifacts = GuestCrate::open(&guest_dir(name))
