@@ -1,0 +1,190 @@
+//! belljar firmware for QEMU's `mps2-an505` (Cortex-M33): runs the guest
+//! embedded at build time (`BELLJAR_GUEST`, see build.rs), prints its
+//! timeline and outcome on UART0, then ends QEMU through semihosting with
+//! status 0 (returned or stopped), 1 (trap or load error), 2 (firmware
+//! panic) or 3 (hard fault, e.g. native stack overflow).
+//!
+//! Boot with:
+//! `qemu-system-arm -M mps2-an505 -cpu cortex-m33 -nographic
+//!  -semihosting-config enable=on,target=native -icount shift=0 -kernel <elf>`
+#![no_std]
+#![no_main]
+
+mod board;
+mod clock;
+mod uart;
+
+mod settings {
+    include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+}
+
+use core::fmt::Write as _;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
+
+use belljar_device::belljar_host::runtime::Limits;
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+
+use crate::board::Mps2Board;
+use crate::uart::Console;
+
+/// Heap for Wasmtime and the guest (its linear memory, Pulley stack, store).
+/// The native stack gets the rest of RAM (memory.x).
+const HEAP_SIZE: usize = match settings::HEAP {
+    Some(bytes) => bytes,
+    None => 44 * 1024,
+};
+
+#[unsafe(link_section = ".uninit.belljar_heap")]
+static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
+
+#[entry]
+fn main() -> ! {
+    let mut core = cortex_m::Peripherals::take().unwrap();
+    // A native stack overflow hits MSPLIM (set by cortex-m-rt to the end of
+    // the stack region) and escalates to HardFault. Let the fault handler
+    // itself run below the limit so it can report it instead of locking up.
+    // SAFETY: CCR.STKOFHFNMIGN (bit 10) only relaxes limit checks in HardFault/NMI.
+    unsafe { core.SCB.ccr.modify(|ccr| ccr | 1 << 10) };
+    uart::init();
+    // SAFETY: the only reference to the heap memory, taken once at boot.
+    belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
+
+    let mut console = Console;
+    let _ = writeln!(
+        console,
+        "belljar qemu-mps2-an505: {} ({} bytes), heap {} bytes, RAM {} bytes",
+        if settings::GUEST_NAME.is_empty() {
+            "no guest"
+        } else {
+            settings::GUEST_NAME
+        },
+        settings::GUEST.len(),
+        HEAP_SIZE,
+        ram::total(),
+    );
+    if settings::GUEST.is_empty() {
+        let _ = writeln!(
+            console,
+            "error: no guest embedded: build the firmware with \
+             BELLJAR_GUEST=<path of a .pulley32.cwasm>"
+        );
+        finish(1);
+    }
+
+    let defaults = Limits::default();
+    let mut run = belljar_device::Settings::from(Limits {
+        watchdog_fuel: settings::WATCHDOG_FUEL.unwrap_or(defaults.watchdog_fuel),
+        total_fuel: settings::TOTAL_FUEL.or(defaults.total_fuel),
+    });
+    if let Some(stack) = settings::WASM_STACK {
+        run.max_wasm_stack = stack;
+    }
+
+    let board = Mps2Board::new(&mut core.SYST);
+    let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
+    finish(report.outcome.status())
+}
+
+/// Prints the memory figures and the final line, then ends QEMU.
+fn finish(status: u32) -> ! {
+    let heap = belljar_device::heap::stats();
+    let _ = writeln!(
+        Console,
+        "memory: heap peak {} of {} bytes ({} allocations, {} failed), \
+         stack peak {} of {} bytes, statics {} bytes, RAM {} bytes",
+        heap.peak,
+        heap.size,
+        heap.allocations,
+        heap.failures,
+        ram::stack_peak(),
+        ram::stack_size(),
+        ram::statics(),
+        ram::total(),
+    );
+    let _ = writeln!(Console, "belljar: exit status {status}");
+    exit(status)
+}
+
+/// Ends QEMU with `status` (semihosting SYS_EXIT_EXTENDED, so that statuses
+/// other than 0 and 1 survive on 32-bit Arm).
+fn exit(status: u32) -> ! {
+    const SYS_EXIT_EXTENDED: usize = 0x20;
+    const ADP_STOPPED_APPLICATION_EXIT: usize = 0x20026;
+    let block = [ADP_STOPPED_APPLICATION_EXIT, status as usize];
+    // SAFETY: a semihosting call; QEMU must run with semihosting enabled.
+    unsafe { cortex_m_semihosting::syscall(SYS_EXIT_EXTENDED, &block) };
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Where RAM went, from cortex-m-rt's linker symbols. The stack region is
+/// painted with 0xCCCCCCCC at reset (`paint-stack`), so its deepest use shows.
+mod ram {
+    unsafe extern "C" {
+        static _ram_start: u32;
+        static _ram_end: u32;
+        static _stack_start: u32;
+        static _stack_end: u32;
+    }
+
+    fn addr(symbol: &u32) -> usize {
+        symbol as *const u32 as usize
+    }
+
+    pub fn total() -> usize {
+        // SAFETY: linker symbols: only their addresses are used.
+        unsafe { addr(&_ram_end) - addr(&_ram_start) }
+    }
+
+    pub fn stack_size() -> usize {
+        // SAFETY: as above.
+        unsafe { addr(&_stack_start) - addr(&_stack_end) }
+    }
+
+    /// .data, .bss and .uninit (the heap included).
+    pub fn statics() -> usize {
+        // SAFETY: as above.
+        unsafe { addr(&_stack_end) - addr(&_ram_start) }
+    }
+
+    /// Deepest native stack use so far (bytes).
+    pub fn stack_peak() -> usize {
+        // SAFETY: as above; the painted region is plain RAM inside ours.
+        unsafe {
+            let mut p = addr(&_stack_end) as *const u32;
+            let top = addr(&_stack_start) as *const u32;
+            while p < top && p.read_volatile() == 0xCCCC_CCCC {
+                p = p.add(1);
+            }
+            top as usize - p as usize
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let _ = writeln!(Console, "\nfirmware panic: {info}");
+    let _ = writeln!(Console, "belljar: exit status 2");
+    exit(2)
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    // SAFETY: reading the fault status registers.
+    let cfsr = unsafe { (*cortex_m::peripheral::SCB::PTR).cfsr.read() };
+    const STKOF: u32 = 1 << 20;
+    let _ = writeln!(
+        Console,
+        "\nfirmware hard fault at pc {:#010x} (CFSR {cfsr:#010x}){}",
+        frame.pc(),
+        if cfsr & STKOF != 0 {
+            ": native stack overflow (the stack is what RAM leaves after the heap)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(Console, "belljar: exit status 3");
+    exit(3)
+}

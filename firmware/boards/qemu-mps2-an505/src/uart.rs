@@ -1,0 +1,84 @@
+//! CMSDK APB UART0 of the AN505 image (QEMU: `-serial stdio`, or stdio with
+//! `-nographic`): the console and the guests' `uart` interface.
+//!
+//! Registers (Arm CMSDK APB UART): DATA 0x00, STATE 0x04 (bit 0 TX full,
+//! bit 1 RX full), CTRL 0x08 (bit 0 TX enable, bit 1 RX enable), BAUDDIV 0x10.
+//! UART0 sits at 0x40200000; the Secure alias is 0x50200000.
+
+use core::fmt;
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+const UART0: usize = 0x5020_0000;
+const DATA: usize = 0x00;
+const STATE: usize = 0x04;
+const CTRL: usize = 0x08;
+const BAUDDIV: usize = 0x10;
+
+const STATE_TX_FULL: u32 = 1 << 0;
+const STATE_RX_FULL: u32 = 1 << 1;
+const CTRL_TX_EN: u32 = 1 << 0;
+const CTRL_RX_EN: u32 = 1 << 1;
+
+/// APB clock of the AN505 image (QEMU: 20 MHz).
+const PCLK_HZ: u32 = 20_000_000;
+const BAUD: u32 = 115_200;
+
+fn reg(offset: usize) -> *mut u32 {
+    (UART0 + offset) as *mut u32
+}
+
+/// The guest wrote bytes that did not end a line: the console starts its
+/// next message on a new line so that timeline lines stay whole lines.
+static GUEST_MID_LINE: AtomicBool = AtomicBool::new(false);
+
+/// Enables UART0 for transmit and receive at 115200 baud.
+pub fn init() {
+    // SAFETY: UART0's registers, owned by this module.
+    unsafe {
+        write_volatile(reg(BAUDDIV), PCLK_HZ / BAUD);
+        write_volatile(reg(CTRL), CTRL_TX_EN | CTRL_RX_EN);
+    }
+}
+
+fn put(byte: u8) {
+    // SAFETY: UART0's registers; single core, thread mode (and the panic /
+    // fault handlers, which never return to an interrupted write).
+    unsafe {
+        while read_volatile(reg(STATE)) & STATE_TX_FULL != 0 {}
+        write_volatile(reg(DATA), u32::from(byte));
+    }
+}
+
+/// A byte from the guest (`uart.write-byte`).
+pub fn write_guest_byte(byte: u8) {
+    put(byte);
+    GUEST_MID_LINE.store(byte != b'\n', Relaxed);
+}
+
+/// A received byte, if one is waiting.
+pub fn try_read() -> Option<u8> {
+    // SAFETY: UART0's registers; reading DATA clears RX full.
+    unsafe {
+        if read_volatile(reg(STATE)) & STATE_RX_FULL != 0 {
+            Some(read_volatile(reg(DATA)) as u8)
+        } else {
+            None
+        }
+    }
+}
+
+/// The firmware's console on UART0: timeline lines and messages. Lines end
+/// with `\n` only, exactly as the simulator prints them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Console;
+
+impl fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if GUEST_MID_LINE.swap(false, Relaxed) {
+            put(b'\n');
+        }
+        s.bytes().for_each(put);
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! What every belljar firmware shares, whatever the board:
+//!
+//! * [`heap`]: the global allocator, counting bytes in use and their peak;
+//! * the two platform symbols Wasmtime needs on bare metal
+//!   (`wasmtime_tls_get` / `wasmtime_tls_set`);
+//! * [`run_guest`]: engine from the belljar profile, load, instantiate, run,
+//!   and the outcome printed on the board's console.
+//!
+//! A board crate provides a [`Board`] (its `event` prints
+//! [`belljar_host::TimelineLine`]s on its console), the heap memory, a panic
+//! handler and the way to stop (e.g. semihosting exit on QEMU).
+#![no_std]
+
+extern crate alloc;
+
+pub mod heap;
+mod tls;
+
+use core::fmt::{self, Write};
+
+pub use belljar_host;
+use belljar_host::runtime::{Exit, Limits, Runtime, TrapKind};
+use belljar_host::{Board, wasmtime};
+use belljar_profile::Target;
+
+/// Pulley stack per guest (bytes, heap-allocated per Store). Deep enough for
+/// the example guests (their shadow stack lives in linear memory, not here);
+/// a guest that recurses deeper traps with a stack overflow, the board stays up.
+pub const DEFAULT_WASM_STACK: usize = 4096;
+
+/// How a guest is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Fuel watchdog and budget.
+    pub limits: Limits,
+    /// `Config::max_wasm_stack` (runtime-only: does not affect which
+    /// artifacts load).
+    pub max_wasm_stack: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: Limits::default(),
+            max_wasm_stack: DEFAULT_WASM_STACK,
+        }
+    }
+}
+
+impl From<Limits> for Settings {
+    fn from(limits: Limits) -> Self {
+        Settings {
+            limits,
+            ..Settings::default()
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The engine could not be made or the artifact does not fit this board.
+    LoadFailed,
+    /// The guest ran (or failed to instantiate, as a trap).
+    Exited(Exit),
+}
+
+impl Outcome {
+    /// The process-style status a board reports: 0 when the guest returned
+    /// or the board stopped it, 1 when it trapped or could not be loaded.
+    pub fn status(&self) -> u32 {
+        match self {
+            Outcome::Exited(Exit::Returned | Exit::Stopped(_)) => 0,
+            Outcome::Exited(Exit::Trapped(_)) | Outcome::LoadFailed => 1,
+        }
+    }
+}
+
+/// The outcome of [`run_guest`] and what the guest did until then.
+#[derive(Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// Board time when the guest ended (ms since the board was handed over).
+    pub board_ms: u64,
+    pub host_calls: u64,
+    pub fuel: u64,
+}
+
+/// Loads `cwasm` (a pulley32 component built by `belljar build`), runs its
+/// `run` export on `board` and prints how it ended on `console`. Never
+/// panics on a bad artifact: a load error is printed and reported.
+///
+/// The `.cwasm` must be trusted (see `Runtime::load`): boards embed it at
+/// build time.
+pub fn run_guest<B: Board + 'static>(
+    board: B,
+    cwasm: &'static [u8],
+    console: &mut impl Write,
+    settings: impl Into<Settings>,
+) -> Report {
+    let settings = settings.into();
+    let mut report = Report {
+        outcome: Outcome::LoadFailed,
+        board_ms: 0,
+        host_calls: 0,
+        fuel: 0,
+    };
+    let runtime = match runtime::<B>(settings.max_wasm_stack) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(console, "error: cannot create the engine: {e}");
+            return report;
+        }
+    };
+    // SAFETY: the artifact is embedded in the firmware at build time from a
+    // `belljar build` output; this is the only load of these bytes.
+    let app = match unsafe { runtime.load(cwasm) } {
+        Ok(app) => app,
+        Err(e) => {
+            let _ = writeln!(console, "error: cannot load the app: {e}");
+            return report;
+        }
+    };
+    let mut running = match app.instantiate(board, settings.limits) {
+        Ok(running) => running,
+        Err(exit) => {
+            report.outcome = Outcome::Exited(exit);
+            print_outcome(console, &report);
+            return report;
+        }
+    };
+    let exit = running.run();
+    report.board_ms = running.board_mut().now_ms();
+    report.host_calls = running.store().data().host_calls;
+    report.fuel = running.fuel_used();
+    report.outcome = Outcome::Exited(exit);
+    print_outcome(console, &report);
+    report
+}
+
+fn runtime<B: Board + 'static>(max_wasm_stack: usize) -> wasmtime::Result<Runtime<B>> {
+    let mut config = belljar_profile::config(Target::Pulley32)?;
+    config.max_wasm_stack(max_wasm_stack);
+    Runtime::with_engine(wasmtime::Engine::new(&config)?)
+}
+
+/// `error: guest trapped: ...` (with the guest backtrace) or `stopped: ...`,
+/// then what the guest did, as the simulator says it.
+fn print_outcome(console: &mut impl Write, report: &Report) {
+    let summary = Summary(report);
+    let _ = match &report.outcome {
+        Outcome::LoadFailed => Ok(()),
+        Outcome::Exited(Exit::Trapped(trap)) => writeln!(
+            console,
+            "error: {trap}\ntrap kind: {}\nafter {summary}; the board is unaffected",
+            kind_name(&trap.kind)
+        ),
+        Outcome::Exited(exit) => writeln!(console, "{exit} after {summary}"),
+    };
+}
+
+struct Summary<'a>(&'a Report);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} board ms, {} host calls, {} fuel",
+            self.0.board_ms, self.0.host_calls, self.0.fuel
+        )
+    }
+}
+
+/// A short, stable name for what stopped a guest.
+pub fn kind_name(kind: &TrapKind) -> &'static str {
+    match kind {
+        TrapKind::Wasm(_) => "wasm trap",
+        TrapKind::Fault(_) => "board fault",
+        TrapKind::Runaway { .. } => "watchdog (runaway guest)",
+        TrapKind::OutOfFuel { .. } => "fuel budget exhausted",
+        TrapKind::Host => "host error",
+    }
+}
