@@ -3,4 +3,5 @@
 
 pub mod guest;
 pub mod inspect;
+pub mod qemu;
 pub mod run;

@@ -70,6 +70,26 @@ enum Command {
     },
     /// Show what a .wasm, component or .cwasm contains.
     Inspect { file: PathBuf },
+    /// Build a guest into the firmware of QEMU's mps2-an505 (Cortex-M33) and
+    /// boot it; exits with the firmware's status.
+    Qemu {
+        /// The guest crate.
+        guest: PathBuf,
+        /// Stop after this much board time (e.g. 3s).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Hold a button down: PIN@START..END. Repeatable.
+        #[arg(long, value_name = "SCRIPT")]
+        press: Vec<String>,
+        /// Bytes sent into UART0 (escapes: \r \n \t \\ \xNN).
+        #[arg(long, value_name = "TEXT")]
+        uart_input: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Print only the outcome, not the timeline.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -176,6 +196,42 @@ fn real_main() -> Result<ExitCode> {
                 println!("{result}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Qemu {
+            guest,
+            duration,
+            press,
+            uart_input,
+            limits,
+            quiet,
+        } => {
+            let for_ms = duration
+                .map(|d| run::parse_duration(&d).map(|d| d.as_millis() as u64))
+                .transpose()?;
+            for p in &press {
+                run::parse_press(p)?;
+            }
+            let input = match uart_input.as_deref() {
+                Some(text) => run::unescape(text)?,
+                None => Vec::new(),
+            };
+            let Source::Crate(dir) = Source::resolve(&guest)? else {
+                anyhow::bail!(
+                    "`belljar qemu` takes a guest crate (it builds the guest and the firmware)"
+                );
+            };
+            let cwasm = belljar_cli::qemu::build_guest(&dir)?;
+            let settings = belljar_cli::qemu::FirmwareSettings {
+                for_ms,
+                presses: press,
+                uart_idle_ms: (!input.is_empty()).then_some(100),
+                watchdog_fuel: Some(limits.watchdog_fuel),
+                total_fuel: limits.fuel,
+                trace: !quiet,
+            };
+            let elf = belljar_cli::qemu::build_firmware(&cwasm, &settings)?;
+            let outcome = belljar_cli::qemu::boot(&elf, &input, true)?;
+            Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
         }
         Command::Inspect { file } => {
             print!("{}", inspect::inspect(&file)?);

@@ -89,7 +89,7 @@ pub fn uart_input(arg: Option<&str>) -> Result<UartInput> {
     }
 }
 
-fn unescape(s: &str) -> Result<Vec<u8>> {
+pub fn unescape(s: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

@@ -1,0 +1,181 @@
+//! `belljar qemu`: a guest on real firmware for the Cortex-M33 of QEMU's
+//! mps2-an505 machine. Builds the guest for pulley32, builds the board
+//! firmware (`firmware/boards/qemu-mps2-an505`) around it, boots it in QEMU
+//! and reports the firmware's console output and exit status.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use belljar_build::GuestCrate;
+use belljar_profile::Target;
+
+const BOARD: &str = "qemu-mps2-an505";
+const THUMB: &str = "thumbv8m.main-none-eabihf";
+
+/// The firmware sources (this tool runs from a belljar checkout).
+pub fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware")
+}
+
+/// Settings baked into the firmware at build time.
+#[derive(Clone, Debug, Default)]
+pub struct FirmwareSettings {
+    pub for_ms: Option<u64>,
+    /// `PIN@START..END` scripts.
+    pub presses: Vec<String>,
+    /// Stop a guest waiting for UART input after this much silence.
+    pub uart_idle_ms: Option<u64>,
+    pub watchdog_fuel: Option<u64>,
+    pub total_fuel: Option<u64>,
+    pub trace: bool,
+}
+
+/// What the board did.
+#[derive(Debug)]
+pub struct QemuOutcome {
+    /// Firmware exit status (semihosting): 0 clean stop, 1 guest trap or
+    /// load error.
+    pub status: i32,
+    /// Everything the firmware printed on UART0.
+    pub console: String,
+}
+
+/// Builds the guest crate at `guest` for pulley32 and returns the `.cwasm`.
+pub fn build_guest(guest: &Path) -> Result<PathBuf> {
+    let artifacts = GuestCrate::open(guest)?.build(&[Target::Pulley32])?;
+    Ok(artifacts
+        .cwasm(Target::Pulley32)
+        .expect("built for pulley32")
+        .to_path_buf())
+}
+
+/// Builds the QEMU board firmware embedding `cwasm`; returns the ELF.
+pub fn build_firmware(cwasm: &Path, settings: &FirmwareSettings) -> Result<PathBuf> {
+    let dir = firmware_dir();
+    ensure_thumb_target()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("target"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
+        .args(["build", "--release", "-p", BOARD, "--target-dir"])
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env(
+            "BELLJAR_GUEST",
+            cwasm
+                .canonicalize()
+                .context("the guest .cwasm is missing")?,
+        )
+        .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
+    let set = |cmd: &mut Command, name: &str, value: Option<String>| match value {
+        Some(v) => {
+            cmd.env(name, v);
+        }
+        None => {
+            cmd.env_remove(name);
+        }
+    };
+    set(
+        &mut cmd,
+        "BELLJAR_FOR_MS",
+        settings.for_ms.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_UART_IDLE_MS",
+        settings.uart_idle_ms.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_WATCHDOG_FUEL",
+        settings.watchdog_fuel.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_FUEL",
+        settings.total_fuel.map(|v| v.to_string()),
+    );
+    let presses = (!settings.presses.is_empty()).then(|| settings.presses.join(","));
+    set(&mut cmd, "BELLJAR_PRESS", presses);
+    let status = cmd.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the {BOARD} firmware failed to build (cargo's errors are above)");
+    }
+    Ok(target_dir.join(THUMB).join("release").join(BOARD))
+}
+
+fn ensure_thumb_target() -> Result<()> {
+    let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .current_dir(firmware_dir())
+        .output()
+        .context("cannot run rustc")?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !sysroot.join("lib/rustlib").join(THUMB).is_dir() {
+        bail!("the Rust target {THUMB} is not installed; run: rustup target add {THUMB}");
+    }
+    Ok(())
+}
+
+/// Boots `elf` in QEMU with deterministic time (`-icount shift=0`: one
+/// instruction is one nanosecond of board time), feeding `uart_input` into
+/// UART0. When `echo` is set the console is passed through as it comes.
+pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            "mps2-an505",
+            "-cpu",
+            "cortex-m33",
+            "-nographic",
+            "-icount",
+            "shift=0",
+        ])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "qemu-system-arm is not installed; run: sudo apt-get install qemu-system-arm"
+            ),
+            _ => anyhow::Error::from(e).context("cannot start qemu-system-arm"),
+        })?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = uart_input.to_vec();
+    // Written from a thread so a guest that never reads cannot block us; the
+    // pipe stays open until QEMU exits (closing it would end -nographic's
+    // console).
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+        let _ = stdin.flush();
+        stdin
+    });
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut console = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = std::io::Read::read(&mut stdout, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if echo {
+            std::io::stdout().write_all(&buf[..n])?;
+        }
+        console.extend_from_slice(&buf[..n]);
+    }
+    let status = child.wait()?;
+    drop(writer.join());
+    Ok(QemuOutcome {
+        status: status.code().unwrap_or(-1),
+        console: String::from_utf8_lossy(&console).replace("\r\n", "\n"),
+    })
+}
