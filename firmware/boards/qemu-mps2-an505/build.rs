@@ -10,7 +10,8 @@
 //! | `BELLJAR_WATCHDOG_FUEL` | fuel a guest may burn between two host calls |
 //! | `BELLJAR_FUEL` | fuel for the whole run |
 //! | `BELLJAR_WASM_STACK` | Pulley stack per guest, bytes |
-//! | `BELLJAR_HEAP` | heap size, bytes (the rest of RAM is the native stack) |
+//! | `BELLJAR_HEAP` | heap size, bytes (default 44 KiB) |
+//! | `BELLJAR_RAM` | RAM given to the firmware, bytes (default: memory.x); the native stack is what the heap and statics leave |
 //! | `BELLJAR_TRACE` | `0` to print no timeline lines (only the outcome) |
 //!
 //! They end up as constants in `$OUT_DIR/settings.rs`.
@@ -24,8 +25,20 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
 
-    // memory.x where the linker (cortex-m-rt's link.x) finds it.
-    fs::copy(manifest_dir.join("memory.x"), out.join("memory.x")).unwrap();
+    // memory.x where the linker (cortex-m-rt's link.x) finds it, with the RAM
+    // size from BELLJAR_RAM if set.
+    let mut memory_x = fs::read_to_string(manifest_dir.join("memory.x")).unwrap();
+    if let Some(ram) = var("BELLJAR_RAM") {
+        let bytes = number("BELLJAR_RAM", &ram);
+        let line = memory_x
+            .lines()
+            .find(|l| l.trim_start().starts_with("RAM "))
+            .expect("memory.x has a RAM line")
+            .to_string();
+        let origin = line.split(',').next().unwrap();
+        memory_x = memory_x.replace(&line, &format!("{origin}, LENGTH = {bytes}"));
+    }
+    fs::write(out.join("memory.x"), memory_x).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");

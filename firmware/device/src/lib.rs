@@ -84,6 +84,42 @@ pub struct Report {
     pub board_ms: u64,
     pub host_calls: u64,
     pub fuel: u64,
+    /// Heap bytes in use after each step (what each step keeps).
+    pub heap: HeapUse,
+}
+
+/// Heap bytes in use after each step of [`run_guest`] that was reached, and
+/// the peak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapUse {
+    /// The engine (belljar profile).
+    pub engine: Option<usize>,
+    /// + the linker with every board interface.
+    pub runtime: Option<usize>,
+    /// + the deserialized component (its code stays in flash).
+    pub load: Option<usize>,
+    /// + the store and instance (guest linear memory, Pulley stack).
+    pub instantiate: Option<usize>,
+    /// The most in use at any time, the guest's run included.
+    pub peak: usize,
+}
+
+impl fmt::Display for HeapUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("heap in use after")?;
+        let steps = [
+            ("engine", self.engine),
+            ("linker", self.runtime),
+            ("load", self.load),
+            ("instantiate", self.instantiate),
+        ];
+        for (step, bytes) in steps {
+            if let Some(bytes) = bytes {
+                write!(f, " {step} {bytes} B,")?;
+            }
+        }
+        write!(f, " peak {} B", self.peak)
+    }
 }
 
 /// Loads `cwasm` (a pulley32 component built by `belljar build`), runs its
@@ -104,44 +140,66 @@ pub fn run_guest<B: Board + 'static>(
         board_ms: 0,
         host_calls: 0,
         fuel: 0,
+        heap: HeapUse::default(),
     };
-    let runtime = match runtime::<B>(settings.max_wasm_stack) {
-        Ok(runtime) => runtime,
+    let in_use = || Some(heap::stats().in_use);
+    let engine = match engine(settings.max_wasm_stack) {
+        Ok(engine) => engine,
         Err(e) => {
             let _ = writeln!(console, "error: cannot create the engine: {e}");
-            return report;
+            return report.with_peak();
         }
     };
+    report.heap.engine = in_use();
+    let runtime = match Runtime::<B>::with_engine(engine) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(console, "error: cannot link the board interfaces: {e}");
+            return report.with_peak();
+        }
+    };
+    report.heap.runtime = in_use();
     // SAFETY: the artifact is embedded in the firmware at build time from a
     // `belljar build` output; this is the only load of these bytes.
     let app = match unsafe { runtime.load(cwasm) } {
         Ok(app) => app,
         Err(e) => {
             let _ = writeln!(console, "error: cannot load the app: {e}");
-            return report;
+            return report.with_peak();
         }
     };
+    report.heap.load = in_use();
     let mut running = match app.instantiate(board, settings.limits) {
         Ok(running) => running,
         Err(exit) => {
             report.outcome = Outcome::Exited(exit);
             print_outcome(console, &report);
-            return report;
+            return report.with_peak();
         }
     };
+    report.heap.instantiate = in_use();
     let exit = running.run();
     report.board_ms = running.board_mut().now_ms();
     report.host_calls = running.store().data().host_calls;
     report.fuel = running.fuel_used();
     report.outcome = Outcome::Exited(exit);
     print_outcome(console, &report);
-    report
+    report.with_peak()
 }
 
-fn runtime<B: Board + 'static>(max_wasm_stack: usize) -> wasmtime::Result<Runtime<B>> {
+impl Report {
+    fn with_peak(mut self) -> Self {
+        self.heap.peak = heap::stats().peak;
+        self
+    }
+}
+
+/// The belljar profile's engine, with this board's Pulley stack size (a
+/// runtime-only setting: artifacts load the same).
+fn engine(max_wasm_stack: usize) -> wasmtime::Result<wasmtime::Engine> {
     let mut config = belljar_profile::config(Target::Pulley32)?;
     config.max_wasm_stack(max_wasm_stack);
-    Runtime::with_engine(wasmtime::Engine::new(&config)?)
+    wasmtime::Engine::new(&config)
 }
 
 /// `error: guest trapped: ...` (with the guest backtrace) or `stopped: ...`,

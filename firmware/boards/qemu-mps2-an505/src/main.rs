@@ -83,6 +83,7 @@ fn main() -> ! {
 
     let board = Mps2Board::new(&mut core.SYST);
     let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
+    let _ = writeln!(console, "{}", report.heap);
     finish(report.outcome.status())
 }
 
@@ -165,7 +166,7 @@ mod ram {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    let _ = writeln!(Console, "\nfirmware panic: {info}");
+    let _ = writeln!(Console, "firmware panic: {info}");
     let _ = writeln!(Console, "belljar: exit status 2");
     exit(2)
 }
@@ -177,7 +178,7 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     const STKOF: u32 = 1 << 20;
     let _ = writeln!(
         Console,
-        "\nfirmware hard fault at pc {:#010x} (CFSR {cfsr:#010x}){}",
+        "firmware hard fault at pc {:#010x} (CFSR {cfsr:#010x}){}",
         frame.pc(),
         if cfsr & STKOF != 0 {
             ": native stack overflow (the stack is what RAM leaves after the heap)"
