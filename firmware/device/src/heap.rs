@@ -19,6 +19,7 @@ pub struct CountingHeap {
     peak: AtomicUsize,
     allocations: AtomicUsize,
     failures: AtomicUsize,
+    largest_failure: AtomicUsize,
 }
 
 /// What the heap has seen so far.
@@ -33,8 +34,11 @@ pub struct HeapStats {
     pub peak: usize,
     /// Successful allocations (a `realloc` counts as one).
     pub allocations: usize,
-    /// Allocations the heap could not satisfy.
+    /// Allocations the heap could not satisfy (Wasmtime copes with some,
+    /// e.g. by capturing no backtrace).
     pub failures: usize,
+    /// The largest request among them.
+    pub largest_failure: usize,
 }
 
 impl CountingHeap {
@@ -46,6 +50,7 @@ impl CountingHeap {
             peak: AtomicUsize::new(0),
             allocations: AtomicUsize::new(0),
             failures: AtomicUsize::new(0),
+            largest_failure: AtomicUsize::new(0),
         }
     }
 
@@ -56,12 +61,14 @@ impl CountingHeap {
             peak: self.peak.load(Relaxed),
             allocations: self.allocations.load(Relaxed),
             failures: self.failures.load(Relaxed),
+            largest_failure: self.largest_failure.load(Relaxed),
         }
     }
 
     fn count_alloc(&self, ptr: *mut u8, size: usize) -> *mut u8 {
         if ptr.is_null() {
             self.failures.fetch_add(1, Relaxed);
+            self.largest_failure.fetch_max(size, Relaxed);
         } else {
             self.allocations.fetch_add(1, Relaxed);
             let now = self.in_use.fetch_add(size, Relaxed) + size;

@@ -92,12 +92,13 @@ fn finish(status: u32) -> ! {
     let heap = belljar_device::heap::stats();
     let _ = writeln!(
         Console,
-        "memory: heap peak {} of {} bytes ({} allocations, {} failed), \
+        "memory: heap peak {} of {} bytes ({} allocations, {} failed{}), \
          stack peak {} of {} bytes, statics {} bytes, RAM {} bytes",
         heap.peak,
         heap.size,
         heap.allocations,
         heap.failures,
+        Failed(heap.largest_failure),
         ram::stack_peak(),
         ram::stack_size(),
         ram::statics(),
@@ -105,6 +106,18 @@ fn finish(status: u32) -> ! {
     );
     let _ = writeln!(Console, "belljar: exit status {status}");
     exit(status)
+}
+
+/// `, largest N bytes` when allocations failed.
+struct Failed(usize);
+
+impl core::fmt::Display for Failed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, ", largest {n} bytes"),
+        }
+    }
 }
 
 /// Ends QEMU with `status` (semihosting SYS_EXIT_EXTENDED, so that statuses
