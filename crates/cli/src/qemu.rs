@@ -149,16 +149,11 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
             ),
             _ => anyhow::Error::from(e).context("cannot start qemu-system-arm"),
         })?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let input = uart_input.to_vec();
-    // Written from a thread so a guest that never reads cannot block us; the
-    // pipe stays open until QEMU exits (closing it would end -nographic's
-    // console).
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-        let _ = stdin.flush();
-        stdin
-    });
+    // UART input is sent once the firmware's banner line is out: by then its
+    // UART receiver is enabled. (Bytes piped in earlier were seen to get lost.)
+    // The pipe stays open until QEMU exits: closing it ends the console.
+    let mut stdin = Some(child.stdin.take().expect("piped"));
+    let mut writer = None;
     let mut stdout = child.stdout.take().expect("piped");
     let mut console = Vec::new();
     let mut buf = [0u8; 4096];
@@ -171,9 +166,19 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
             std::io::stdout().write_all(&buf[..n])?;
         }
         console.extend_from_slice(&buf[..n]);
+        if writer.is_none() && console.contains(&b'\n') {
+            let mut pipe = stdin.take().expect("written once");
+            let input = uart_input.to_vec();
+            writer = Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+                let _ = pipe.flush();
+                pipe
+            }));
+        }
     }
     let status = child.wait()?;
-    drop(writer.join());
+    drop(writer.map(|w| w.join()));
+    drop(stdin);
     Ok(QemuOutcome {
         status: status.code().unwrap_or(-1),
         console: String::from_utf8_lossy(&console).replace("\r\n", "\n"),

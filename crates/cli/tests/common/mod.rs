@@ -72,3 +72,10 @@ pub fn component(name: &str) -> Vec<u8> {
     let out = GuestCrate::open(&guest_dir(name)).unwrap().out_dir();
     std::fs::read(out.join(format!("{name}.wasm"))).unwrap()
 }
+
+/// Where the `.cwasm` of an example guest for `target` was written.
+pub fn cwasm_path(name: &str, target: Target) -> PathBuf {
+    let _ = cwasm(name, target);
+    let out = GuestCrate::open(&guest_dir(name)).unwrap().out_dir();
+    out.join(format!("{name}.{target}.cwasm"))
+}
