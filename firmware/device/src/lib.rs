@@ -4,7 +4,11 @@
 //! * the two platform symbols Wasmtime needs on bare metal
 //!   (`wasmtime_tls_get` / `wasmtime_tls_set`);
 //! * [`run_guest`]: engine from the belljar profile, load, instantiate, run,
-//!   and the outcome printed on the board's console.
+//!   and the outcome printed on the board's console;
+//! * board-time rules shared by boards ([`RunLimits`], [`Press`], console
+//!   lines kept whole: [`guest_wrote`]) and [`ram`] figures;
+//! * `build/settings.rs`: the build-time settings (`BELLJAR_*`), included by
+//!   each board's build script.
 //!
 //! A board crate provides a [`Board`] (its `event` prints
 //! [`belljar_host::TimelineLine`]s on its console), the heap memory, a panic
@@ -14,6 +18,8 @@
 extern crate alloc;
 
 pub mod heap;
+pub mod ram;
+mod support;
 mod tls;
 
 use core::fmt::{self, Write};
@@ -22,6 +28,7 @@ pub use belljar_host;
 use belljar_host::runtime::{Exit, Limits, Runtime, TrapKind};
 use belljar_host::{Board, wasmtime};
 use belljar_profile::Target;
+pub use support::{Press, RunLimits, console_needs_newline, guest_wrote};
 
 /// Pulley stack per guest (bytes, heap-allocated per Store). Deep enough for
 /// the example guests (their shadow stack lives in linear memory, not here);
@@ -29,13 +36,20 @@ use belljar_profile::Target;
 pub const DEFAULT_WASM_STACK: usize = 4096;
 
 /// How a guest is run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Settings {
     /// Fuel watchdog and budget.
     pub limits: Limits,
     /// `Config::max_wasm_stack` (runtime-only: does not affect which
     /// artifacts load).
     pub max_wasm_stack: usize,
+    /// Copy the artifact into the heap (`Component::deserialize`) instead of
+    /// running it in place from flash (`deserialize_raw`). Only for the
+    /// footprint benchmark's baseline.
+    pub copy_artifact: bool,
+    /// A monotonic instruction (or cycle) counter of the board, if it has
+    /// one: [`Report::counts`] then says what each step cost.
+    pub counter: Option<fn() -> u64>,
 }
 
 impl Default for Settings {
@@ -43,6 +57,27 @@ impl Default for Settings {
         Settings {
             limits: Limits::default(),
             max_wasm_stack: DEFAULT_WASM_STACK,
+            copy_artifact: false,
+            counter: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults with a board's build-time overrides (`None`: default).
+    pub fn with_overrides(
+        watchdog_fuel: Option<u64>,
+        total_fuel: Option<u64>,
+        max_wasm_stack: Option<usize>,
+    ) -> Self {
+        let defaults = Limits::default();
+        Settings {
+            limits: Limits {
+                watchdog_fuel: watchdog_fuel.unwrap_or(defaults.watchdog_fuel),
+                total_fuel: total_fuel.or(defaults.total_fuel),
+            },
+            max_wasm_stack: max_wasm_stack.unwrap_or(DEFAULT_WASM_STACK),
+            ..Settings::default()
         }
     }
 }
@@ -86,6 +121,69 @@ pub struct Report {
     pub fuel: u64,
     /// Heap bytes in use after each step (what each step keeps).
     pub heap: HeapUse,
+    /// What each step cost in the board counter's unit, if it has one.
+    pub counts: Option<Counts>,
+}
+
+/// Board counter (instructions under QEMU `-icount`) spent in each step of
+/// [`run_guest`] that was reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub engine: u64,
+    pub linker: u64,
+    pub load: u64,
+    pub instantiate: u64,
+    /// The guest's `run`, host calls included.
+    pub run: u64,
+}
+
+impl Counts {
+    /// Engine + load + link + instantiate: everything before the guest's
+    /// first instruction.
+    pub fn boot(&self) -> u64 {
+        self.engine + self.linker + self.load + self.instantiate
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "counts: engine {}, linker {}, load {}, instantiate {}, boot {}, run {}",
+            self.engine,
+            self.linker,
+            self.load,
+            self.instantiate,
+            self.boot(),
+            self.run
+        )
+    }
+}
+
+/// Measures the steps with the board counter.
+struct Meter {
+    counter: Option<fn() -> u64>,
+    last: u64,
+}
+
+impl Meter {
+    fn new(counter: Option<fn() -> u64>) -> Self {
+        Meter {
+            counter,
+            last: counter.map_or(0, |c| c()),
+        }
+    }
+
+    /// Counter units since the previous lap.
+    fn lap(&mut self) -> u64 {
+        let Some(counter) = self.counter else {
+            return 0;
+        };
+        let now = counter();
+        let spent = now - self.last;
+        self.last = now;
+        spent
+    }
 }
 
 /// Heap bytes in use after each step of [`run_guest`] that was reached, and
@@ -141,7 +239,10 @@ pub fn run_guest<B: Board + 'static>(
         host_calls: 0,
         fuel: 0,
         heap: HeapUse::default(),
+        counts: None,
     };
+    let mut counts = Counts::default();
+    let mut meter = Meter::new(settings.counter);
     let in_use = || Some(heap::stats().in_use);
     let engine = match engine(settings.max_wasm_stack) {
         Ok(engine) => engine,
@@ -150,6 +251,7 @@ pub fn run_guest<B: Board + 'static>(
             return report.with_peak();
         }
     };
+    counts.engine = meter.lap();
     report.heap.engine = in_use();
     let runtime = match Runtime::<B>::with_engine(engine) {
         Ok(runtime) => runtime,
@@ -158,16 +260,25 @@ pub fn run_guest<B: Board + 'static>(
             return report.with_peak();
         }
     };
+    counts.linker = meter.lap();
     report.heap.runtime = in_use();
     // SAFETY: the artifact is embedded in the firmware at build time from a
     // `belljar build` output; this is the only load of these bytes.
-    let app = match unsafe { runtime.load(cwasm) } {
+    let loaded = unsafe {
+        if settings.copy_artifact {
+            runtime.load_copied(cwasm)
+        } else {
+            runtime.load(cwasm)
+        }
+    };
+    let app = match loaded {
         Ok(app) => app,
         Err(e) => {
             let _ = writeln!(console, "error: cannot load the app: {e}");
             return report.with_peak();
         }
     };
+    counts.load = meter.lap();
     report.heap.load = in_use();
     let mut running = match app.instantiate(board, settings.limits) {
         Ok(running) => running,
@@ -177,8 +288,13 @@ pub fn run_guest<B: Board + 'static>(
             return report.with_peak();
         }
     };
+    counts.instantiate = meter.lap();
     report.heap.instantiate = in_use();
     let exit = running.run();
+    counts.run = meter.lap();
+    if settings.counter.is_some() {
+        report.counts = Some(counts);
+    }
     report.board_ms = running.board_mut().now_ms();
     report.host_calls = running.store().data().host_calls;
     report.fuel = running.fuel_used();

@@ -7,6 +7,7 @@ use core::fmt::Write as _;
 use core::ptr::{read_volatile, write_volatile};
 
 use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
+use belljar_device::{Press, RunLimits};
 use cortex_m::peripheral::SYST;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
@@ -25,14 +26,11 @@ const FPGAIO: usize = 0x5030_2000;
 /// LED0 register: bit n drives user LED n.
 const FPGAIO_LED0: usize = FPGAIO;
 
-/// A button held down on `pin` from `from_ms` (inclusive) to `to_ms`
-/// (exclusive) of board time, as `belljar run --press` scripts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Press {
-    pub pin: u32,
-    pub from_ms: u64,
-    pub to_ms: u64,
-}
+/// The time limit and the UART idle limit (build-time settings).
+const LIMITS: RunLimits = RunLimits {
+    for_ms: settings::FOR_MS,
+    uart_idle_ms: settings::UART_IDLE_MS,
+};
 
 /// A digital output. Pin 25 drives LED0 of the FPGA IO block.
 #[derive(Debug)]
@@ -85,10 +83,7 @@ impl InputPin for Button {
         self.is_low().map(|low| !low)
     }
     fn is_low(&mut self) -> Result<bool, Infallible> {
-        let now = clock::now_ms();
-        Ok(settings::PRESSES
-            .iter()
-            .any(|p| p.pin == self.pin && p.from_ms <= now && now < p.to_ms))
+        Ok(Press::held(settings::PRESSES, self.pin, clock::now_ms()))
     }
 }
 
@@ -136,10 +131,7 @@ impl DelayNs for Delay {
     }
 
     fn delay_ms(&mut self, ms: u32) {
-        let mut until = clock::now_ms() + u64::from(ms);
-        if let Some(limit) = settings::FOR_MS {
-            until = until.min(limit);
-        }
+        let until = LIMITS.delay_end_ms(clock::now_ms(), ms);
         clock::sleep_until_ms(until);
     }
 }
@@ -171,26 +163,15 @@ impl embedded_io::Read for Uart {
         if buf.is_empty() {
             return Ok(0);
         }
-        let waiting_since = clock::now_ms();
-        loop {
-            if let Some(byte) = uart::try_read() {
+        match LIMITS.read_byte(uart::try_read, clock::now_ms, cortex_m::asm::wfi) {
+            Ok(byte) => {
                 buf[0] = byte;
-                return Ok(1);
+                Ok(1)
             }
-            let now = clock::now_ms();
-            if let Some(limit) = settings::FOR_MS
-                && now >= limit
-            {
-                self.stop = Some(Stop::TimeLimit { ms: limit });
-                return Err(UartStopped);
+            Err(stop) => {
+                self.stop = Some(stop);
+                Err(UartStopped)
             }
-            if let Some(idle) = settings::UART_IDLE_MS
-                && now >= waiting_since + idle
-            {
-                self.stop = Some(Stop::InputExhausted);
-                return Err(UartStopped);
-            }
-            cortex_m::asm::wfi();
         }
     }
 }
@@ -273,9 +254,6 @@ impl Board for Mps2Board {
         if let Some(stop) = self.uart.stop.take() {
             return Some(stop);
         }
-        match settings::FOR_MS {
-            Some(limit) if clock::now_ms() >= limit => Some(Stop::TimeLimit { ms: limit }),
-            _ => None,
-        }
+        LIMITS.time_limit(clock::now_ms())
     }
 }

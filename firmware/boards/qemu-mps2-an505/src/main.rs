@@ -22,7 +22,7 @@ use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::belljar_host::runtime::Limits;
+use belljar_device::ram;
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 
 use crate::board::Mps2Board;
@@ -72,52 +72,26 @@ fn main() -> ! {
         finish(1);
     }
 
-    let defaults = Limits::default();
-    let mut run = belljar_device::Settings::from(Limits {
-        watchdog_fuel: settings::WATCHDOG_FUEL.unwrap_or(defaults.watchdog_fuel),
-        total_fuel: settings::TOTAL_FUEL.or(defaults.total_fuel),
-    });
-    if let Some(stack) = settings::WASM_STACK {
-        run.max_wasm_stack = stack;
-    }
+    let run = belljar_device::Settings::with_overrides(
+        settings::WATCHDOG_FUEL,
+        settings::TOTAL_FUEL,
+        settings::WASM_STACK,
+    );
 
     let board = Mps2Board::new(&mut core.SYST);
     let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
     let _ = writeln!(console, "{}", report.heap);
+    if let Some(counts) = report.counts {
+        let _ = writeln!(console, "{counts} (instructions under -icount shift=0)");
+    }
     finish(report.outcome.status())
 }
 
 /// Prints the memory figures and the final line, then ends QEMU.
 fn finish(status: u32) -> ! {
-    let heap = belljar_device::heap::stats();
-    let _ = writeln!(
-        Console,
-        "memory: heap peak {} of {} bytes ({} allocations, {} failed{}), \
-         stack peak {} of {} bytes, statics {} bytes, RAM {} bytes",
-        heap.peak,
-        heap.size,
-        heap.allocations,
-        heap.failures,
-        Failed(heap.largest_failure),
-        ram::stack_peak(),
-        ram::stack_size(),
-        ram::statics(),
-        ram::total(),
-    );
+    let _ = writeln!(Console, "{}", ram::MemoryLine);
     let _ = writeln!(Console, "belljar: exit status {status}");
     exit(status)
-}
-
-/// `, largest N bytes` when allocations failed.
-struct Failed(usize);
-
-impl core::fmt::Display for Failed {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            0 => Ok(()),
-            n => write!(f, ", largest {n} bytes"),
-        }
-    }
 }
 
 /// Ends QEMU with `status` (semihosting SYS_EXIT_EXTENDED, so that statuses
@@ -130,50 +104,6 @@ fn exit(status: u32) -> ! {
     unsafe { cortex_m_semihosting::syscall(SYS_EXIT_EXTENDED, &block) };
     loop {
         cortex_m::asm::wfi();
-    }
-}
-
-/// Where RAM went, from cortex-m-rt's linker symbols. The stack region is
-/// painted with 0xCCCCCCCC at reset (`paint-stack`), so its deepest use shows.
-mod ram {
-    unsafe extern "C" {
-        static _ram_start: u32;
-        static _ram_end: u32;
-        static _stack_start: u32;
-        static _stack_end: u32;
-    }
-
-    fn addr(symbol: &u32) -> usize {
-        symbol as *const u32 as usize
-    }
-
-    pub fn total() -> usize {
-        // SAFETY: linker symbols: only their addresses are used.
-        unsafe { addr(&_ram_end) - addr(&_ram_start) }
-    }
-
-    pub fn stack_size() -> usize {
-        // SAFETY: as above.
-        unsafe { addr(&_stack_start) - addr(&_stack_end) }
-    }
-
-    /// .data, .bss and .uninit (the heap included).
-    pub fn statics() -> usize {
-        // SAFETY: as above.
-        unsafe { addr(&_stack_end) - addr(&_ram_start) }
-    }
-
-    /// Deepest native stack use so far (bytes).
-    pub fn stack_peak() -> usize {
-        // SAFETY: as above; the painted region is plain RAM inside ours.
-        unsafe {
-            let mut p = addr(&_stack_end) as *const u32;
-            let top = addr(&_stack_start) as *const u32;
-            while p < top && p.read_volatile() == 0xCCCC_CCCC {
-                p = p.add(1);
-            }
-            top as usize - p as usize
-        }
     }
 }
 

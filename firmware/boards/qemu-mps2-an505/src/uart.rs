@@ -7,7 +7,6 @@
 
 use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 const UART0: usize = 0x5020_0000;
 const DATA: usize = 0x00;
@@ -27,10 +26,6 @@ const BAUD: u32 = 115_200;
 fn reg(offset: usize) -> *mut u32 {
     (UART0 + offset) as *mut u32
 }
-
-/// The guest wrote bytes that did not end a line: the console starts its
-/// next message on a new line so that timeline lines stay whole lines.
-static GUEST_MID_LINE: AtomicBool = AtomicBool::new(false);
 
 /// Enables UART0 for transmit and receive at 115200 baud.
 pub fn init() {
@@ -53,7 +48,7 @@ fn put(byte: u8) {
 /// A byte from the guest (`uart.write-byte`).
 pub fn write_guest_byte(byte: u8) {
     put(byte);
-    GUEST_MID_LINE.store(byte != b'\n', Relaxed);
+    belljar_device::guest_wrote(byte);
 }
 
 /// A received byte, if one is waiting.
@@ -75,7 +70,7 @@ pub struct Console;
 
 impl fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if GUEST_MID_LINE.swap(false, Relaxed) {
+        if belljar_device::console_needs_newline() {
             put(b'\n');
         }
         s.bytes().for_each(put);

@@ -1,0 +1,191 @@
+//! Build-time settings shared by every board's `build.rs` (a board includes
+//! this file with `#[path = "../../device/build/settings.rs"] mod settings;`;
+//! it runs on the build host, with std).
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `BELLJAR_GUEST` | path of the pulley32 `.cwasm` to embed (absolute, or relative to `firmware/`) |
+//! | `BELLJAR_FOR_MS` | stop the guest after this much board time (like `belljar run --for`) |
+//! | `BELLJAR_PRESS` | scripted button presses, `PIN@START..END[,...]`, e.g. `15@1205ms..1805ms` |
+//! | `BELLJAR_UART_IDLE_MS` | stop a guest waiting for UART input after this long without any |
+//! | `BELLJAR_WATCHDOG_FUEL` | fuel a guest may burn between two host calls |
+//! | `BELLJAR_FUEL` | fuel for the whole run |
+//! | `BELLJAR_WASM_STACK` | Pulley stack per guest, bytes |
+//! | `BELLJAR_HEAP` | heap size, bytes (the board's default otherwise) |
+//! | `BELLJAR_RAM` | RAM given to the firmware, bytes (default: the board's memory.x); the native stack is what the heap and statics leave |
+//! | `BELLJAR_TRACE` | `0` to print no timeline lines (only the outcome) |
+//!
+//! [`memory_x`] copies the board's `memory.x` where cortex-m-rt's `link.x`
+//! finds it; [`rust_source`] returns the constants a board includes from
+//! `$OUT_DIR/settings.rs` (a board may append its own before writing them).
+#![allow(dead_code)]
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Copies `<board>/memory.x` into `OUT_DIR` (on the linker's search path),
+/// with the RAM length from `BELLJAR_RAM` if set.
+pub fn memory_x() {
+    let out = out_dir();
+    let manifest_dir = manifest_dir();
+    let mut memory_x = fs::read_to_string(manifest_dir.join("memory.x")).unwrap();
+    if let Some(ram) = var("BELLJAR_RAM") {
+        let bytes = number("BELLJAR_RAM", &ram);
+        let line = memory_x
+            .lines()
+            .find(|l| l.trim_start().starts_with("RAM "))
+            .expect("memory.x has a RAM line")
+            .to_string();
+        let origin = line.split(',').next().unwrap();
+        memory_x = memory_x.replace(&line, &format!("{origin}, LENGTH = {bytes}"));
+    }
+    fs::write(out.join("memory.x"), memory_x).unwrap();
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../../device/build/settings.rs");
+}
+
+/// The settings as Rust constants: `GUEST`, `GUEST_NAME`, `FOR_MS`,
+/// `UART_IDLE_MS`, `WATCHDOG_FUEL`, `TOTAL_FUEL`, `WASM_STACK`, `HEAP`,
+/// `TRACE` and `PRESSES` (`belljar_device::Press`es).
+pub fn rust_source() -> String {
+    let mut s = String::new();
+    match var("BELLJAR_GUEST") {
+        Some(path) => {
+            let path = Path::new(&path);
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                // Relative to the firmware workspace, where cargo is run.
+                manifest_dir().join("../..").join(path)
+            };
+            let path = path.canonicalize().unwrap_or_else(|e| {
+                fail(&format!(
+                    "BELLJAR_GUEST={}: {e}; build one with `belljar build <guest> --target pulley32`",
+                    path.display()
+                ))
+            });
+            println!("cargo:rerun-if-changed={}", path.display());
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            writeln!(s, "pub static GUEST: &[u8] = include_bytes!({:?});", path).unwrap();
+            writeln!(s, "pub const GUEST_NAME: &str = {name:?};").unwrap();
+        }
+        None => {
+            println!(
+                "cargo:warning=BELLJAR_GUEST is not set: the firmware embeds no guest and will say so"
+            );
+            writeln!(s, "pub static GUEST: &[u8] = &[];").unwrap();
+            writeln!(s, "pub const GUEST_NAME: &str = \"\";").unwrap();
+        }
+    }
+
+    let for_ms = var("BELLJAR_FOR_MS").map(|v| duration_ms("BELLJAR_FOR_MS", &v));
+    writeln!(s, "pub const FOR_MS: Option<u64> = {for_ms:?};").unwrap();
+    let idle = var("BELLJAR_UART_IDLE_MS").map(|v| duration_ms("BELLJAR_UART_IDLE_MS", &v));
+    writeln!(s, "pub const UART_IDLE_MS: Option<u64> = {idle:?};").unwrap();
+    let watchdog = var("BELLJAR_WATCHDOG_FUEL").map(|v| number("BELLJAR_WATCHDOG_FUEL", &v));
+    writeln!(s, "pub const WATCHDOG_FUEL: Option<u64> = {watchdog:?};").unwrap();
+    let fuel = var("BELLJAR_FUEL").map(|v| number("BELLJAR_FUEL", &v));
+    writeln!(s, "pub const TOTAL_FUEL: Option<u64> = {fuel:?};").unwrap();
+    let stack = var("BELLJAR_WASM_STACK").map(|v| number("BELLJAR_WASM_STACK", &v) as usize);
+    writeln!(s, "pub const WASM_STACK: Option<usize> = {stack:?};").unwrap();
+    let heap = var("BELLJAR_HEAP").map(|v| number("BELLJAR_HEAP", &v) as usize);
+    writeln!(s, "pub const HEAP: Option<usize> = {heap:?};").unwrap();
+    let trace = var("BELLJAR_TRACE").is_none_or(|v| !matches!(v.as_str(), "0" | "off" | "no"));
+    writeln!(s, "pub const TRACE: bool = {trace};").unwrap();
+
+    s.push_str("pub const PRESSES: &[belljar_device::Press] = &[\n");
+    if let Some(script) = var("BELLJAR_PRESS") {
+        for press in script.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (pin, from_ms, to_ms) = parse_press(press);
+            writeln!(
+                s,
+                "    belljar_device::Press {{ pin: {pin}, from_ms: {from_ms}, to_ms: {to_ms} }},"
+            )
+            .unwrap();
+        }
+    }
+    s.push_str("];\n");
+    s
+}
+
+/// Writes `source` to `$OUT_DIR/settings.rs`.
+pub fn write(source: &str) {
+    fs::write(out_dir().join("settings.rs"), source).unwrap();
+}
+
+fn out_dir() -> PathBuf {
+    PathBuf::from(env::var_os("OUT_DIR").unwrap())
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap())
+}
+
+/// A non-empty setting; cargo reruns the build script when it changes.
+pub fn var(name: &str) -> Option<String> {
+    println!("cargo:rerun-if-env-changed={name}");
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Ends the build with `error: <message>`.
+pub fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
+
+/// A whole number (`_` separators allowed).
+pub fn number(name: &str, value: &str) -> u64 {
+    value
+        .trim()
+        .replace('_', "")
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("{name}={value}: expected a whole number")))
+}
+
+/// `3000`, `3000ms`, `3s`, `1.5s`, `2m` as milliseconds.
+pub fn duration_ms(name: &str, value: &str) -> u64 {
+    parse_duration(value).unwrap_or_else(|| {
+        fail(&format!(
+            "{name}={value}: expected a duration such as 3000, 3000ms, 1.5s or 2m"
+        ))
+    })
+}
+
+fn parse_duration(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let (number, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (v, 1.0)
+    };
+    let n: f64 = number.trim().parse().ok()?;
+    (n.is_finite() && n >= 0.0).then(|| (n * scale).round() as u64)
+}
+
+/// `15@1205ms..1805ms`, as `belljar run --press` takes it.
+fn parse_press(press: &str) -> (u32, u64, u64) {
+    let bad = || -> ! {
+        fail(&format!(
+            "BELLJAR_PRESS: bad press `{press}`: expected PIN@START..END, e.g. 15@1200ms..1800ms"
+        ))
+    };
+    let (pin, range) = press.split_once('@').unwrap_or_else(|| bad());
+    let (from, to) = range.split_once("..").unwrap_or_else(|| bad());
+    let pin: u32 = pin.trim().parse().unwrap_or_else(|_| bad());
+    let from = parse_duration(from).unwrap_or_else(|| bad());
+    let to = parse_duration(to).unwrap_or_else(|| bad());
+    if to <= from {
+        fail(&format!(
+            "BELLJAR_PRESS: bad press `{press}`: the release must come after the press"
+        ));
+    }
+    (pin, from, to)
+}

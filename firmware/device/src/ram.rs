@@ -1,0 +1,75 @@
+//! Where RAM went, from cortex-m-rt's linker symbols (every board links with
+//! its `link.x`). The stack region is painted with 0xCCCCCCCC at reset
+//! (cortex-m-rt's `paint-stack`), so its deepest use shows.
+
+use core::fmt;
+
+use crate::heap;
+
+unsafe extern "C" {
+    static _ram_start: u32;
+    static _ram_end: u32;
+    static _stack_start: u32;
+    static _stack_end: u32;
+}
+
+fn addr(symbol: &u32) -> usize {
+    symbol as *const u32 as usize
+}
+
+/// RAM given to the firmware (memory.x).
+pub fn total() -> usize {
+    // SAFETY: linker symbols: only their addresses are used.
+    unsafe { addr(&_ram_end) - addr(&_ram_start) }
+}
+
+/// The native stack region (what the statics leave of RAM).
+pub fn stack_size() -> usize {
+    // SAFETY: as above.
+    unsafe { addr(&_stack_start) - addr(&_stack_end) }
+}
+
+/// .data, .bss and .uninit (the heap included).
+pub fn statics() -> usize {
+    // SAFETY: as above.
+    unsafe { addr(&_stack_end) - addr(&_ram_start) }
+}
+
+/// Deepest native stack use so far (bytes).
+pub fn stack_peak() -> usize {
+    // SAFETY: as above; the painted region is plain RAM inside ours.
+    unsafe {
+        let mut p = addr(&_stack_end) as *const u32;
+        let top = addr(&_stack_start) as *const u32;
+        while p < top && p.read_volatile() == 0xCCCC_CCCC {
+            p = p.add(1);
+        }
+        top as usize - p as usize
+    }
+}
+
+/// The `memory: heap peak ... RAM ... bytes` line boards print at the end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryLine;
+
+impl fmt::Display for MemoryLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let heap = heap::stats();
+        write!(
+            f,
+            "memory: heap peak {} of {} bytes ({} allocations, {} failed",
+            heap.peak, heap.size, heap.allocations, heap.failures
+        )?;
+        if heap.largest_failure != 0 {
+            write!(f, ", largest {} bytes", heap.largest_failure)?;
+        }
+        write!(
+            f,
+            "), stack peak {} of {} bytes, statics {} bytes, RAM {} bytes",
+            stack_peak(),
+            stack_size(),
+            statics(),
+            total()
+        )
+    }
+}

@@ -1,0 +1,96 @@
+//! Board-time rules every board applies the same way, so that a board's
+//! timeline matches the simulator's: scripted presses, the time limit
+//! (`BELLJAR_FOR_MS`), the UART idle limit, and console lines that stay whole
+//! while the guest writes to the same UART.
+
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use belljar_host::Stop;
+
+/// A button held down on `pin` from `from_ms` (inclusive) to `to_ms`
+/// (exclusive) of board time, as `belljar run --press` scripts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Press {
+    pub pin: u32,
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+impl Press {
+    /// Whether one of `presses` holds `pin` down at `now_ms`.
+    pub fn held(presses: &[Press], pin: u32, now_ms: u64) -> bool {
+        presses
+            .iter()
+            .any(|p| p.pin == pin && p.from_ms <= now_ms && now_ms < p.to_ms)
+    }
+}
+
+/// When a board stops a guest that did nothing wrong (board milliseconds
+/// since the guest was handed the board).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Stop at this board time (`belljar run --for`).
+    pub for_ms: Option<u64>,
+    /// Stop a guest that waits this long for UART input without any.
+    pub uart_idle_ms: Option<u64>,
+}
+
+impl RunLimits {
+    /// Where `delay-ms(ms)` started at `now_ms` ends: when the millisecond
+    /// clock has advanced by `ms` (board time moves in whole milliseconds, as
+    /// on the simulator), cut short at the time limit.
+    pub fn delay_end_ms(&self, now_ms: u64, ms: u32) -> u64 {
+        let end = now_ms + u64::from(ms);
+        self.for_ms.map_or(end, |limit| end.min(limit))
+    }
+
+    /// `Some` once the time limit is reached.
+    pub fn time_limit(&self, now_ms: u64) -> Option<Stop> {
+        match self.for_ms {
+            Some(limit) if now_ms >= limit => Some(Stop::TimeLimit { ms: limit }),
+            _ => None,
+        }
+    }
+
+    /// Waits for a UART byte: polls `try_read`, calling `wait` between polls
+    /// (sleep or spin), until a byte comes, the time limit is reached or no
+    /// byte came for `uart_idle_ms`.
+    pub fn read_byte(
+        &self,
+        mut try_read: impl FnMut() -> Option<u8>,
+        mut now_ms: impl FnMut() -> u64,
+        mut wait: impl FnMut(),
+    ) -> Result<u8, Stop> {
+        let waiting_since = now_ms();
+        loop {
+            if let Some(byte) = try_read() {
+                return Ok(byte);
+            }
+            let now = now_ms();
+            if let Some(stop) = self.time_limit(now) {
+                return Err(stop);
+            }
+            if let Some(idle) = self.uart_idle_ms
+                && now >= waiting_since + idle
+            {
+                return Err(Stop::InputExhausted);
+            }
+            wait();
+        }
+    }
+}
+
+/// The guest wrote bytes that did not end a line: the console starts its
+/// next message on a new line so that timeline lines stay whole lines.
+static GUEST_MID_LINE: AtomicBool = AtomicBool::new(false);
+
+/// Records a byte the guest wrote to the UART the console shares.
+pub fn guest_wrote(byte: u8) {
+    GUEST_MID_LINE.store(byte != b'\n', Relaxed);
+}
+
+/// Whether the console must put a `\n` before its next message (the guest
+/// left a line open); clears the flag.
+pub fn console_needs_newline() -> bool {
+    GUEST_MID_LINE.swap(false, Relaxed)
+}
