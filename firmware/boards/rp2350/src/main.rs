@@ -1,0 +1,189 @@
+//! belljar firmware for the Raspberry Pi Pico 2 (RP2350, Cortex-M33 core 0):
+//! runs the guest embedded at build time (`BELLJAR_GUEST`, see build.rs) with
+//! `belljar_device::run_guest`, prints its timeline and outcome on UART0
+//! (GPIO0 TX / GPIO1 RX, 115200 8N1), then idles (WFI). A trap, a load error
+//! or a firmware panic is printed and the board idles: it never reset-loops.
+//!
+//! Flash with `picotool load -u -v -x -t elf <elf>` (BOOTSEL) or
+//! `probe-rs run --chip RP235x <elf>` (debug probe); see firmware/README.md.
+#![no_std]
+#![no_main]
+
+mod board;
+mod clock;
+mod uart;
+
+#[allow(dead_code)] // PRESSES: scripted buttons are for QEMU; these are real.
+mod settings {
+    include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+}
+
+use core::fmt::Write as _;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
+
+use belljar_device::{RunLimits, ram};
+use cortex_m_rt::{ExceptionFrame, exception};
+use rp235x_hal as hal;
+
+use hal::Clock as _;
+use hal::fugit::RateExtU32;
+use hal::uart::{DataBits, StopBits, UartConfig, UartPeripheral};
+
+use crate::board::{Gpio, PicoBoard};
+use crate::clock::Clock;
+use crate::uart::Console;
+
+/// Tells the boot ROM this is a Secure Arm executable.
+#[unsafe(link_section = ".start_block")]
+#[used]
+pub static IMAGE_DEF: hal::block::ImageDef = hal::block::ImageDef::secure_exe();
+
+/// What `picotool info` shows about the image.
+#[unsafe(link_section = ".bi_entries")]
+#[used]
+pub static PICOTOOL_ENTRIES: [hal::binary_info::EntryAddr; 3] = [
+    hal::binary_info::rp_cargo_bin_name!(),
+    hal::binary_info::rp_cargo_version!(),
+    hal::binary_info::rp_program_description!(c"belljar: a sandboxed WebAssembly app"),
+];
+
+/// The Pico 2's crystal.
+const XTAL_FREQ_HZ: u32 = 12_000_000;
+const BAUD: u32 = 115_200;
+
+/// Heap for Wasmtime and the guest (its linear memory, Pulley stack, store):
+/// 44 KiB, sized from the QEMU figures (blinky peaks at ~40 KB with 16 KiB of
+/// guest memory). The native stack gets the rest of RAM (memory.x).
+const HEAP_SIZE: usize = match settings::HEAP {
+    Some(bytes) => bytes,
+    None => 44 * 1024,
+};
+
+#[unsafe(link_section = ".uninit.belljar_heap")]
+static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
+
+const LIMITS: RunLimits = RunLimits {
+    for_ms: settings::FOR_MS,
+    uart_idle_ms: settings::UART_IDLE_MS,
+};
+
+#[hal::entry]
+fn main() -> ! {
+    let (Some(mut pac), Some(core)) =
+        (hal::pac::Peripherals::take(), cortex_m::Peripherals::take())
+    else {
+        idle()
+    };
+    // A native stack overflow hits MSPLIM (set by cortex-m-rt) and escalates
+    // to HardFault; let the handler run below the limit so it can report it.
+    // SAFETY: CCR.STKOFHFNMIGN (bit 10) only relaxes limit checks in HardFault/NMI.
+    unsafe { core.SCB.ccr.modify(|ccr| ccr | 1 << 10) };
+
+    let mut watchdog = hal::Watchdog::new(pac.WATCHDOG);
+    let Ok(clocks) = hal::clocks::init_clocks_and_plls(
+        XTAL_FREQ_HZ,
+        pac.XOSC,
+        pac.CLOCKS,
+        pac.PLL_SYS,
+        pac.PLL_USB,
+        &mut pac.RESETS,
+        &mut watchdog,
+    ) else {
+        // No clock, no UART: nothing to print on.
+        idle()
+    };
+    let timer = hal::Timer::new_timer0(pac.TIMER0, &mut pac.RESETS, &clocks);
+    let sio = hal::Sio::new(pac.SIO);
+    let pins = hal::gpio::Pins::new(
+        pac.IO_BANK0,
+        pac.PADS_BANK0,
+        sio.gpio_bank0,
+        &mut pac.RESETS,
+    );
+    let pwm = hal::pwm::Slices::new(pac.PWM, &mut pac.RESETS);
+    let (gpio, uart_pins) = Gpio::configure(pins, pwm.pwm3, clocks.system_clock.freq().to_Hz());
+    let config = UartConfig::new(BAUD.Hz(), DataBits::Eight, None, StopBits::One);
+    let Ok(uart0) = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
+        .enable(config, clocks.peripheral_clock.freq())
+    else {
+        idle()
+    };
+    uart::init(uart0);
+    // SAFETY: the only reference to the heap memory, taken once at boot.
+    belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
+
+    let mut console = Console;
+    let _ = writeln!(
+        console,
+        "belljar rp2350: {} ({} bytes), heap {} bytes, RAM {} bytes, {} MHz",
+        if settings::GUEST_NAME.is_empty() {
+            "no guest"
+        } else {
+            settings::GUEST_NAME
+        },
+        settings::GUEST.len(),
+        HEAP_SIZE,
+        ram::total(),
+        clocks.system_clock.freq().to_MHz(),
+    );
+    if settings::GUEST.is_empty() {
+        let _ = writeln!(
+            console,
+            "error: no guest embedded: build the firmware with \
+             BELLJAR_GUEST=<path of a .pulley32.cwasm>"
+        );
+        finish(1);
+    }
+
+    let run = belljar_device::Settings::with_overrides(
+        settings::WATCHDOG_FUEL,
+        settings::TOTAL_FUEL,
+        settings::WASM_STACK,
+    );
+    let board = PicoBoard::new(gpio, Clock::start(timer), LIMITS, settings::TRACE);
+    let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
+    let _ = writeln!(console, "{}", report.heap);
+    finish(report.outcome.status())
+}
+
+/// Prints the memory figures and the final line, then idles.
+fn finish(status: u32) -> ! {
+    let _ = writeln!(Console, "{}", ram::MemoryLine);
+    let _ = writeln!(Console, "belljar: exit status {status}");
+    idle()
+}
+
+/// Sleeps forever: a real board must not reset-loop on a bad app. Reset or
+/// reflash it to run again.
+fn idle() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let _ = writeln!(Console, "firmware panic: {info}");
+    let _ = writeln!(Console, "belljar: exit status 2");
+    idle()
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    // SAFETY: reading the fault status registers.
+    let cfsr = unsafe { (*cortex_m::peripheral::SCB::PTR).cfsr.read() };
+    const STKOF: u32 = 1 << 20;
+    let _ = writeln!(
+        Console,
+        "firmware hard fault at pc {:#010x} (CFSR {cfsr:#010x}){}",
+        frame.pc(),
+        if cfsr & STKOF != 0 {
+            ": native stack overflow (the stack is what RAM leaves after the heap)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(Console, "belljar: exit status 3");
+    idle()
+}
