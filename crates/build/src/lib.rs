@@ -26,6 +26,9 @@ pub const DEFAULT_STACK: u32 = 4 * 1024;
 pub struct Memory {
     pub memory: u32,
     pub stack: u32,
+    /// WebAssembly page size: 1 (belljar's default) or 65536 (the classic
+    /// page, only for comparisons).
+    pub page_size: u32,
 }
 
 impl Default for Memory {
@@ -33,6 +36,7 @@ impl Default for Memory {
         Memory {
             memory: DEFAULT_MEMORY,
             stack: DEFAULT_STACK,
+            page_size: 1,
         }
     }
 }
@@ -42,7 +46,7 @@ impl Memory {
     /// size (initial = maximum), and the shadow stack size.
     pub fn rustflags(&self) -> Vec<String> {
         [
-            "--page-size=1".to_string(),
+            format!("--page-size={}", self.page_size),
             format!("-zstack-size={}", self.stack),
             format!("--initial-memory={}", self.memory),
             format!("--max-memory={}", self.memory),

@@ -228,6 +228,7 @@ fn real_main() -> Result<ExitCode> {
                 watchdog_fuel: Some(limits.watchdog_fuel),
                 total_fuel: limits.fuel,
                 trace: !quiet,
+                ..Default::default()
             };
             let elf = belljar_cli::qemu::build_firmware(&cwasm, &settings)?;
             let outcome = belljar_cli::qemu::boot(&elf, &input, true)?;

@@ -30,6 +30,13 @@ pub struct FirmwareSettings {
     pub watchdog_fuel: Option<u64>,
     pub total_fuel: Option<u64>,
     pub trace: bool,
+    /// Pulley stack per guest (bytes).
+    pub wasm_stack: Option<u64>,
+    /// Copy the artifact into RAM instead of running it from flash.
+    pub copy_artifact: bool,
+    /// RAM given to the firmware and the heap inside it (bytes).
+    pub ram: Option<u64>,
+    pub heap: Option<u64>,
 }
 
 /// What the board did.
@@ -100,6 +107,22 @@ pub fn build_firmware(cwasm: &Path, settings: &FirmwareSettings) -> Result<PathB
         &mut cmd,
         "BELLJAR_FUEL",
         settings.total_fuel.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_WASM_STACK",
+        settings.wasm_stack.map(|v| v.to_string()),
+    );
+    set(&mut cmd, "BELLJAR_RAM", settings.ram.map(|v| v.to_string()));
+    set(
+        &mut cmd,
+        "BELLJAR_HEAP",
+        settings.heap.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_DESERIALIZE",
+        settings.copy_artifact.then(|| "copy".to_string()),
     );
     let presses = (!settings.presses.is_empty()).then(|| settings.presses.join(","));
     set(&mut cmd, "BELLJAR_PRESS", presses);

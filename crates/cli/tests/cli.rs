@@ -231,7 +231,7 @@ fn build_writes_both_targets_and_inspect_reads_them() {
     let text = stdout(&belljar(&["inspect", &component]));
     assert!(text.contains("kind:     component"), "{text}");
     assert!(
-        text.contains("16384 bytes initial, 16384 bytes maximum, 1-byte pages"),
+        text.contains("6144 bytes initial, 6144 bytes maximum, 1-byte pages"),
         "{text}"
     );
     assert!(text.contains("import embedded:platform/gpio;"), "{text}");

@@ -220,9 +220,11 @@ fn guests_get_small_fixed_memory() {
         unsafe { Component::deserialize(&engine, cwasm("blinky", Target::Pulley64)) }.unwrap();
     let res = component.resources_required().unwrap();
     assert_eq!(res.num_memories, 1);
-    // 1-byte pages: the initial size is in bytes.
-    assert_eq!(
-        res.max_initial_memory_size,
-        Some(u64::from(belljar_build::DEFAULT_MEMORY))
-    );
+    // 1-byte pages: the initial size is in bytes, as the crate asks.
+    let asked = belljar_build::GuestCrate::open(&guest_dir("blinky"))
+        .unwrap()
+        .memory
+        .memory;
+    assert_eq!(asked, 6144);
+    assert_eq!(res.max_initial_memory_size, Some(u64::from(asked)));
 }

@@ -104,6 +104,33 @@ impl fmt::Display for LoadError {
 
 impl core::error::Error for LoadError {}
 
+/// Refuses artifacts this runtime cannot run, with a message that says how
+/// to rebuild them, before Wasmtime sees them.
+fn check_header(cwasm: &[u8]) -> Result<(), LoadError> {
+    let header = artifact::header(cwasm).map_err(LoadError::NotAnArtifact)?;
+    if header.kind != Kind::Component {
+        return Err(LoadError::NotAComponent);
+    }
+    let expected = Target::host();
+    match header.target {
+        None => {
+            return Err(LoadError::NativeCode {
+                triple: header.triple.to_string(),
+            });
+        }
+        Some(found) if found != expected => {
+            return Err(LoadError::WrongTarget { found, expected });
+        }
+        Some(_) => {}
+    }
+    if header.wasmtime_version != belljar_profile::ARTIFACT_VERSION {
+        return Err(LoadError::WrongWasmtime {
+            found: header.wasmtime_version.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// An engine and a linker with every board interface, for boards of type `B`.
 pub struct Runtime<B: 'static> {
     engine: Engine,
@@ -139,30 +166,24 @@ impl<B: Board + 'static> Runtime<B> {
     /// an [`App`] from an earlier load of them is alive (Wasmtime registers
     /// code by address, process-wide): load once, instantiate many times.
     pub unsafe fn load(&self, cwasm: &'static [u8]) -> Result<App<B>, LoadError> {
-        let header = artifact::header(cwasm).map_err(LoadError::NotAnArtifact)?;
-        if header.kind != Kind::Component {
-            return Err(LoadError::NotAComponent);
-        }
-        let expected = Target::host();
-        match header.target {
-            None => {
-                return Err(LoadError::NativeCode {
-                    triple: header.triple.to_string(),
-                });
-            }
-            Some(found) if found != expected => {
-                return Err(LoadError::WrongTarget { found, expected });
-            }
-            Some(_) => {}
-        }
-        if header.wasmtime_version != belljar_profile::ARTIFACT_VERSION {
-            return Err(LoadError::WrongWasmtime {
-                found: header.wasmtime_version.to_string(),
-            });
-        }
+        check_header(cwasm)?;
         // SAFETY: the caller vouches for the bytes; they live for 'static and
         // are never modified.
         let component = unsafe { Component::deserialize_raw(&self.engine, NonNull::from(cwasm)) }
+            .map_err(LoadError::WrongProfile)?;
+        self.prepare(component)
+    }
+
+    /// Like [`Runtime::load`] but copies the artifact into the heap
+    /// (`Component::deserialize`): for artifacts that do not stay in place,
+    /// and as the baseline the footprint benchmark compares against.
+    ///
+    /// # Safety
+    /// As for [`Runtime::load`]: `cwasm` must be a trusted artifact.
+    pub unsafe fn load_copied(&self, cwasm: &[u8]) -> Result<App<B>, LoadError> {
+        check_header(cwasm)?;
+        // SAFETY: the caller vouches for the bytes.
+        let component = unsafe { Component::deserialize(&self.engine, cwasm) }
             .map_err(LoadError::WrongProfile)?;
         self.prepare(component)
     }

@@ -14,6 +14,7 @@
 //! | `BELLJAR_HEAP` | heap size, bytes (the board's default otherwise) |
 //! | `BELLJAR_RAM` | RAM given to the firmware, bytes (default: the board's memory.x); the native stack is what the heap and statics leave |
 //! | `BELLJAR_TRACE` | `0` to print no timeline lines (only the outcome) |
+//! | `BELLJAR_DESERIALIZE` | `copy`: copy the artifact into the heap instead of running it from flash (benchmark baseline) |
 //!
 //! [`memory_x`] copies the board's `memory.x` where cortex-m-rt's `link.x`
 //! finds it; [`rust_source`] returns the constants a board includes from
@@ -50,7 +51,7 @@ pub fn memory_x() {
 
 /// The settings as Rust constants: `GUEST`, `GUEST_NAME`, `FOR_MS`,
 /// `UART_IDLE_MS`, `WATCHDOG_FUEL`, `TOTAL_FUEL`, `WASM_STACK`, `HEAP`,
-/// `TRACE` and `PRESSES` (`belljar_device::Press`es).
+/// `COPY_ARTIFACT`, `TRACE` and `PRESSES` (`belljar_device::Press`es).
 pub fn rust_source() -> String {
     let mut s = String::new();
     match var("BELLJAR_GUEST") {
@@ -94,6 +95,8 @@ pub fn rust_source() -> String {
     writeln!(s, "pub const WASM_STACK: Option<usize> = {stack:?};").unwrap();
     let heap = var("BELLJAR_HEAP").map(|v| number("BELLJAR_HEAP", &v) as usize);
     writeln!(s, "pub const HEAP: Option<usize> = {heap:?};").unwrap();
+    let copy = var("BELLJAR_DESERIALIZE").is_some_and(|v| v == "copy");
+    writeln!(s, "pub const COPY_ARTIFACT: bool = {copy};").unwrap();
     let trace = var("BELLJAR_TRACE").is_none_or(|v| !matches!(v.as_str(), "0" | "off" | "no"));
     writeln!(s, "pub const TRACE: bool = {trace};").unwrap();
 

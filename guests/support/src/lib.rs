@@ -9,8 +9,12 @@
 //!   memory size.
 #![no_std]
 
-/// Bytes of linear memory reserved for heap allocations.
+/// Bytes of linear memory reserved for heap allocations (feature `heap`).
+#[cfg(feature = "heap")]
 pub const HEAP_SIZE: usize = 4096;
+/// Bytes of linear memory reserved for heap allocations (no `heap` feature).
+#[cfg(not(feature = "heap"))]
+pub const HEAP_SIZE: usize = 256;
 
 #[cfg(target_family = "wasm")]
 #[global_allocator]

@@ -52,6 +52,13 @@ pub fn now_cycles() -> u64 {
     }
 }
 
+/// Board time in nanoseconds, at SysTick resolution (50 ns). Under QEMU's
+/// `-icount shift=0` one instruction takes one nanosecond, so this counts
+/// instructions (to within 50): deterministic figures for the benchmark.
+pub fn now_instructions() -> u64 {
+    now_cycles() * u64::from(1_000_000_000 / CPU_HZ)
+}
+
 /// Sleeps until board time reaches `ms` (wakes on every tick).
 pub fn sleep_until_ms(ms: u64) {
     while now_ms() < ms {

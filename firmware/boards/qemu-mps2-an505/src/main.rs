@@ -72,11 +72,13 @@ fn main() -> ! {
         finish(1);
     }
 
-    let run = belljar_device::Settings::with_overrides(
+    let mut run = belljar_device::Settings::with_overrides(
         settings::WATCHDOG_FUEL,
         settings::TOTAL_FUEL,
         settings::WASM_STACK,
     );
+    run.copy_artifact = settings::COPY_ARTIFACT;
+    run.counter = Some(clock::now_instructions);
 
     let board = Mps2Board::new(&mut core.SYST);
     let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
