@@ -60,6 +60,12 @@ pub fn build_guest(guest: &Path) -> Result<PathBuf> {
 
 /// Builds the QEMU board firmware embedding `cwasm`; returns the ELF.
 pub fn build_firmware(cwasm: &Path, settings: &FirmwareSettings) -> Result<PathBuf> {
+    build_board(BOARD, cwasm, settings)
+}
+
+/// Builds the firmware of `board` (a crate in `firmware/boards/`) embedding
+/// `cwasm`; returns the ELF.
+pub fn build_board(board: &str, cwasm: &Path, settings: &FirmwareSettings) -> Result<PathBuf> {
     let dir = firmware_dir();
     ensure_thumb_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -68,7 +74,7 @@ pub fn build_firmware(cwasm: &Path, settings: &FirmwareSettings) -> Result<PathB
         .unwrap_or_else(|| dir.join("target"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
-        .args(["build", "--release", "-p", BOARD, "--target-dir"])
+        .args(["build", "--release", "-p", board, "--target-dir"])
         .arg(&target_dir)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -128,9 +134,9 @@ pub fn build_firmware(cwasm: &Path, settings: &FirmwareSettings) -> Result<PathB
     set(&mut cmd, "BELLJAR_PRESS", presses);
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
-        bail!("the {BOARD} firmware failed to build (cargo's errors are above)");
+        bail!("the {board} firmware failed to build (cargo's errors are above)");
     }
-    Ok(target_dir.join(THUMB).join("release").join(BOARD))
+    Ok(target_dir.join(THUMB).join("release").join(board))
 }
 
 fn ensure_thumb_target() -> Result<()> {

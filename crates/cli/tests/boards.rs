@@ -1,0 +1,48 @@
+//! Boards that cannot run here still build, boot-ready, within budget.
+
+mod common;
+
+use belljar_cli::qemu::{self, FirmwareSettings};
+use belljar_profile::Target;
+use common::*;
+use object::{Object, ObjectSection};
+
+/// The Raspberry Pi Pico 2 firmware with blinky: it must carry the RP2350
+/// boot block and fit the flash and RAM budgets (regression guards; the
+/// targets and measured figures are in the README's footprint table).
+#[test]
+fn rp2350_firmware_builds_with_its_boot_block_and_fits() {
+    let cwasm = cwasm_path("blinky", Target::Pulley32);
+    let elf = qemu::build_board("rp2350", &cwasm, &FirmwareSettings::default()).unwrap();
+    let bytes = std::fs::read(&elf).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let section = |name: &str| file.section_by_name(name).map(|s| (s.address(), s.size()));
+    let (start, _) = section(".start_block").expect("RP2350 image definition block");
+    assert!(
+        (0x1000_0000..0x1000_1000).contains(&start),
+        "boot block at {start:#x}"
+    );
+    let flash: u64 = [
+        ".vector_table",
+        ".start_block",
+        ".text",
+        ".bi_entries",
+        ".rodata",
+        ".data",
+        ".end_block",
+    ]
+    .iter()
+    .filter_map(|n| section(n))
+    .map(|(_, size)| size)
+    .sum();
+    let ram: u64 = [".data", ".bss", ".uninit"]
+        .iter()
+        .filter_map(|n| section(n))
+        .map(|(_, s)| s)
+        .sum();
+    assert!(flash <= 440 * 1024, "flash {flash} bytes");
+    assert!(ram <= 48 * 1024, "static RAM (heap included) {ram} bytes");
+    // The guest is in there.
+    let guest = std::fs::read(&cwasm).unwrap();
+    assert!(bytes.windows(guest.len()).any(|w| w == guest));
+}
