@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+pub mod fault;
 pub mod heap;
 pub mod ram;
 mod support;

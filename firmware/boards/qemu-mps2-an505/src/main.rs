@@ -111,26 +111,12 @@ fn exit(status: u32) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    let _ = writeln!(Console, "firmware panic: {info}");
-    let _ = writeln!(Console, "belljar: exit status 2");
-    exit(2)
+    belljar_device::fault::print_panic(&mut Console, info);
+    exit(belljar_device::fault::PANIC_STATUS)
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    // SAFETY: reading the fault status registers.
-    let cfsr = unsafe { (*cortex_m::peripheral::SCB::PTR).cfsr.read() };
-    const STKOF: u32 = 1 << 20;
-    let _ = writeln!(
-        Console,
-        "firmware hard fault at pc {:#010x} (CFSR {cfsr:#010x}){}",
-        frame.pc(),
-        if cfsr & STKOF != 0 {
-            ": native stack overflow (the stack is what RAM leaves after the heap)"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(Console, "belljar: exit status 3");
-    exit(3)
+    belljar_device::fault::print_hard_fault(&mut Console, frame.pc());
+    exit(belljar_device::fault::HARD_FAULT_STATUS)
 }

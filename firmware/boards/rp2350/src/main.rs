@@ -164,26 +164,12 @@ fn idle() -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    let _ = writeln!(Console, "firmware panic: {info}");
-    let _ = writeln!(Console, "belljar: exit status 2");
+    belljar_device::fault::print_panic(&mut Console, info);
     idle()
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    // SAFETY: reading the fault status registers.
-    let cfsr = unsafe { (*cortex_m::peripheral::SCB::PTR).cfsr.read() };
-    const STKOF: u32 = 1 << 20;
-    let _ = writeln!(
-        Console,
-        "firmware hard fault at pc {:#010x} (CFSR {cfsr:#010x}){}",
-        frame.pc(),
-        if cfsr & STKOF != 0 {
-            ": native stack overflow (the stack is what RAM leaves after the heap)"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(Console, "belljar: exit status 3");
+    belljar_device::fault::print_hard_fault(&mut Console, frame.pc());
     idle()
 }
