@@ -17,6 +17,15 @@ pub fn inspect(path: &Path) -> Result<String> {
     let bytes = guest::read(path)?;
     let mut out = String::new();
     writeln!(out, "file:     {} ({} bytes)", path.display(), bytes.len())?;
+    if bytes.starts_with(&belljar_package::MAGIC) {
+        let parts = belljar_package::parse(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        writeln!(
+            out,
+            "kind:     belljar package (signature not checked here: `belljar verify`)"
+        )?;
+        out.push_str(&crate::package::describe(&parts.header));
+        return Ok(out);
+    }
     if let Ok(header) = artifact::header(&bytes) {
         cwasm(&mut out, &bytes, &header)?;
         return Ok(out);

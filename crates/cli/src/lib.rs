@@ -3,5 +3,6 @@
 
 pub mod guest;
 pub mod inspect;
+pub mod package;
 pub mod qemu;
 pub mod run;

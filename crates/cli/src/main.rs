@@ -68,8 +68,49 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// Show what a .wasm, component or .cwasm contains.
+    /// Show what a .wasm, component, .cwasm or .bjpkg contains.
     Inspect { file: PathBuf },
+    /// Make an Ed25519 signing key pair: <BASE>.key (secret) and <BASE>.pub.
+    Keygen { base: PathBuf },
+    /// Package a guest (crate or .cwasm) and sign it: a .bjpkg a device accepts.
+    Sign {
+        guest: PathBuf,
+        /// The secret key from `belljar keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// App version; devices refuse versions older than the installed one.
+        #[arg(long)]
+        version: u32,
+        #[arg(long, value_enum, default_value = "pulley32")]
+        target: TargetArg,
+        /// App name (default: the crate or file name).
+        #[arg(long)]
+        app: Option<String>,
+        /// The WIT world the app targets.
+        #[arg(long, default_value = "app")]
+        world: String,
+        /// Pins the app may drive (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        outputs: Vec<u32>,
+        /// Pins the app may read.
+        #[arg(long, value_delimiter = ',')]
+        inputs: Vec<u32>,
+        /// Output file (default: <app>.bjpkg next to the payload).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Check a package as a device would: signature, hash, target, versions.
+    Verify {
+        package: PathBuf,
+        /// The public key the device trusts.
+        #[arg(long)]
+        pubkey: PathBuf,
+        #[arg(long, value_enum, default_value = "pulley32")]
+        target: TargetArg,
+        /// The installed app version (anti-rollback).
+        #[arg(long)]
+        installed: Option<u32>,
+    },
     /// Build a guest into the firmware of QEMU's mps2-an505 (Cortex-M33) and
     /// boot it; exits with the firmware's status.
     Qemu {
@@ -234,10 +275,96 @@ fn real_main() -> Result<ExitCode> {
             let outcome = belljar_cli::qemu::boot(&elf, &input, true)?;
             Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
         }
+        Command::Keygen { base } => {
+            let (secret, public) = belljar_cli::package::keygen(&base)?;
+            println!(
+                "secret key {} (keep it private)\npublic key {} (build it into the firmware)",
+                secret.display(),
+                public.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign {
+            guest,
+            key,
+            version,
+            target,
+            app,
+            world,
+            outputs,
+            inputs,
+            out,
+        } => {
+            let target = single_target(target)?;
+            let key = belljar_cli::package::signing_key(&key)?;
+            let (payload, name, dir) = match Source::resolve(&guest)? {
+                Source::Crate(dir) => {
+                    let krate = belljar_build::GuestCrate::open(&dir)?;
+                    let artifacts = krate.build(&[target])?;
+                    let path = artifacts.cwasm(target).expect("built").to_path_buf();
+                    (
+                        belljar_cli::guest::read(&path)?,
+                        krate.name,
+                        path.parent().unwrap().to_path_buf(),
+                    )
+                }
+                Source::Cwasm(path) => {
+                    let stem = path.file_stem().unwrap().to_string_lossy();
+                    let name = stem.split('.').next().unwrap_or("app").to_string();
+                    (
+                        belljar_cli::guest::read(&path)?,
+                        name,
+                        path.parent().unwrap().to_path_buf(),
+                    )
+                }
+                Source::Wasm(_) => anyhow::bail!("sign a guest crate or a .cwasm, not a .wasm"),
+            };
+            let app = app.unwrap_or(name);
+            let request = belljar_cli::package::SignRequest {
+                target,
+                world: &world,
+                app: &app,
+                version,
+                outputs,
+                inputs,
+                interfaces: Vec::new(),
+            };
+            let bytes = belljar_cli::package::sign(&payload, &request, &key)?;
+            let out = out.unwrap_or_else(|| dir.join(format!("{app}.bjpkg")));
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "signed {app} v{version} for {target}: {} ({} bytes)",
+                out.display(),
+                bytes.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            package,
+            pubkey,
+            target,
+            installed,
+        } => {
+            let key = belljar_cli::package::verifying_key(&pubkey)?;
+            let bytes = belljar_cli::guest::read(&package)?;
+            let header =
+                belljar_cli::package::verify(&bytes, &key, single_target(target)?, installed)?;
+            print!("verified\n{}", belljar_cli::package::describe(&header));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { file } => {
             print!("{}", inspect::inspect(&file)?);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn single_target(target: TargetArg) -> Result<Target> {
+    match target {
+        TargetArg::Pulley32 => Ok(Target::Pulley32),
+        TargetArg::Pulley64 => Ok(Target::Pulley64),
+        TargetArg::All => anyhow::bail!("a package holds one target: pulley32 or pulley64"),
     }
 }
 

@@ -247,3 +247,83 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn keygen_sign_verify_round_trip_and_refusals() {
+    let dir = tempdir();
+    let base = dir.join("dev");
+    let other = dir.join("other");
+    let _ = std::fs::remove_file(base.with_extension("key"));
+    let _ = std::fs::remove_file(other.with_extension("key"));
+    assert!(
+        belljar(&["keygen", base.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        belljar(&["keygen", other.to_str().unwrap()])
+            .status
+            .success()
+    );
+    // A key is never overwritten.
+    let line = one_error_line(&belljar(&["keygen", base.to_str().unwrap()]));
+    assert!(line.contains("refusing to overwrite"), "{line}");
+
+    let pkg = dir.join("blinky.bjpkg");
+    let key = base.with_extension("key");
+    let o = belljar(&[
+        "sign",
+        "guests/blinky",
+        "--key",
+        key.to_str().unwrap(),
+        "--version",
+        "2",
+        "--world",
+        "blinky",
+        "--outputs",
+        "25",
+        "-o",
+        pkg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pubkey = base.with_extension("pub");
+    let o = belljar(&[
+        "verify",
+        pkg.to_str().unwrap(),
+        "--pubkey",
+        pubkey.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("app:      blinky v2"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("outputs [25]"), "{}", stdout(&o));
+
+    let wrong = other.with_extension("pub");
+    let line = one_error_line(&belljar(&[
+        "verify",
+        pkg.to_str().unwrap(),
+        "--pubkey",
+        wrong.to_str().unwrap(),
+    ]));
+    assert!(line.contains("signature does not verify"), "{line}");
+    let line = one_error_line(&belljar(&[
+        "verify",
+        pkg.to_str().unwrap(),
+        "--pubkey",
+        pubkey.to_str().unwrap(),
+        "--installed",
+        "3",
+    ]));
+    assert!(line.contains("anti-rollback"), "{line}");
+    let mut bytes = std::fs::read(&pkg).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let tampered = dir.join("tampered.bjpkg");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let line = one_error_line(&belljar(&[
+        "verify",
+        tampered.to_str().unwrap(),
+        "--pubkey",
+        pubkey.to_str().unwrap(),
+    ]));
+    assert!(line.contains("package refused"), "{line}");
+}
