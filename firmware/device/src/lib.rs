@@ -356,3 +356,36 @@ pub fn kind_name(kind: &TrapKind) -> &'static str {
         TrapKind::Host => "host error",
     }
 }
+
+/// The first console line of every board (`belljar <board>: <guest> (<n>
+/// bytes), heap .., RAM ..<extra>`); when no guest was embedded it also says
+/// how to embed one and returns `false`.
+pub fn announce(
+    console: &mut impl Write,
+    board: &str,
+    guest_name: &str,
+    guest: &[u8],
+    heap_size: usize,
+    extra: impl fmt::Display,
+) -> bool {
+    let name = if guest_name.is_empty() {
+        "no guest"
+    } else {
+        guest_name
+    };
+    let _ = writeln!(
+        console,
+        "belljar {board}: {name} ({} bytes), heap {heap_size} bytes, RAM {} bytes{extra}",
+        guest.len(),
+        ram::total(),
+    );
+    if guest.is_empty() {
+        let _ = writeln!(
+            console,
+            "error: no guest embedded: build the firmware with \
+             BELLJAR_GUEST=<path of a .pulley32.cwasm>"
+        );
+        return false;
+    }
+    true
+}

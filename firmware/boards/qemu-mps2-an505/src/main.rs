@@ -51,24 +51,14 @@ fn main() -> ! {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    let _ = writeln!(
-        console,
-        "belljar qemu-mps2-an505: {} ({} bytes), heap {} bytes, RAM {} bytes",
-        if settings::GUEST_NAME.is_empty() {
-            "no guest"
-        } else {
-            settings::GUEST_NAME
-        },
-        settings::GUEST.len(),
+    if !belljar_device::announce(
+        &mut console,
+        "qemu-mps2-an505",
+        settings::GUEST_NAME,
+        settings::GUEST,
         HEAP_SIZE,
-        ram::total(),
-    );
-    if settings::GUEST.is_empty() {
-        let _ = writeln!(
-            console,
-            "error: no guest embedded: build the firmware with \
-             BELLJAR_GUEST=<path of a .pulley32.cwasm>"
-        );
+        "",
+    ) {
         finish(1);
     }
 

@@ -114,25 +114,14 @@ fn main() -> ! {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    let _ = writeln!(
-        console,
-        "belljar rp2350: {} ({} bytes), heap {} bytes, RAM {} bytes, {} MHz",
-        if settings::GUEST_NAME.is_empty() {
-            "no guest"
-        } else {
-            settings::GUEST_NAME
-        },
-        settings::GUEST.len(),
+    if !belljar_device::announce(
+        &mut console,
+        "rp2350",
+        settings::GUEST_NAME,
+        settings::GUEST,
         HEAP_SIZE,
-        ram::total(),
-        clocks.system_clock.freq().to_MHz(),
-    );
-    if settings::GUEST.is_empty() {
-        let _ = writeln!(
-            console,
-            "error: no guest embedded: build the firmware with \
-             BELLJAR_GUEST=<path of a .pulley32.cwasm>"
-        );
+        format_args!(", {} MHz", clocks.system_clock.freq().to_MHz()),
+    ) {
         finish(1);
     }
 
