@@ -29,7 +29,7 @@ pub use belljar_host;
 use belljar_host::runtime::{Exit, Limits, Runtime, TrapKind};
 use belljar_host::{Board, wasmtime};
 use belljar_profile::Target;
-pub use support::{Press, RunLimits, console_needs_newline, guest_wrote};
+pub use support::{Press, RunLimits, UartStopped, console_needs_newline, guest_wrote};
 
 /// Pulley stack per guest (bytes, heap-allocated per Store). Deep enough for
 /// the example guests (their shadow stack lives in linear memory, not here);

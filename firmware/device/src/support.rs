@@ -80,6 +80,44 @@ impl RunLimits {
     }
 }
 
+/// A guest UART read ended without a byte: the time limit or the UART idle
+/// limit came first (the board's `poll_stop` then reports why).
+#[derive(Debug)]
+pub struct UartStopped;
+
+impl embedded_io::Error for UartStopped {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::TimedOut
+    }
+}
+
+impl RunLimits {
+    /// `embedded_io::Read::read` of a guest UART: one byte into `buf` by
+    /// [`RunLimits::read_byte`], or the reason to stop kept in `stop`.
+    pub fn read_into(
+        &self,
+        buf: &mut [u8],
+        stop: &mut Option<Stop>,
+        try_read: impl FnMut() -> Option<u8>,
+        now_ms: impl FnMut() -> u64,
+        wait: impl FnMut(),
+    ) -> Result<usize, UartStopped> {
+        let Some(first) = buf.first_mut() else {
+            return Ok(0);
+        };
+        match self.read_byte(try_read, now_ms, wait) {
+            Ok(byte) => {
+                *first = byte;
+                Ok(1)
+            }
+            Err(why) => {
+                *stop = Some(why);
+                Err(UartStopped)
+            }
+        }
+    }
+}
+
 /// The guest wrote bytes that did not end a line: the console starts its
 /// next message on a new line so that timeline lines stay whole lines.
 static GUEST_MID_LINE: AtomicBool = AtomicBool::new(false);

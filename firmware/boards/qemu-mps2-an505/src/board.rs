@@ -7,7 +7,7 @@ use core::fmt::Write as _;
 use core::ptr::{read_volatile, write_volatile};
 
 use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
-use belljar_device::{Press, RunLimits};
+use belljar_device::{Press, RunLimits, UartStopped};
 use cortex_m::peripheral::SYST;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
@@ -136,16 +136,6 @@ impl DelayNs for Delay {
     }
 }
 
-/// Why a UART read gave up.
-#[derive(Debug)]
-pub struct UartStopped;
-
-impl embedded_io::Error for UartStopped {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        embedded_io::ErrorKind::TimedOut
-    }
-}
-
 /// UART0 as the guests' `uart`. Reads block (sleeping between ticks) until a
 /// byte arrives, the time limit is reached, or no input came for
 /// `BELLJAR_UART_IDLE_MS`.
@@ -160,19 +150,13 @@ impl embedded_io::ErrorType for Uart {
 
 impl embedded_io::Read for Uart {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartStopped> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        match LIMITS.read_byte(uart::try_read, clock::now_ms, cortex_m::asm::wfi) {
-            Ok(byte) => {
-                buf[0] = byte;
-                Ok(1)
-            }
-            Err(stop) => {
-                self.stop = Some(stop);
-                Err(UartStopped)
-            }
-        }
+        LIMITS.read_into(
+            buf,
+            &mut self.stop,
+            uart::try_read,
+            clock::now_ms,
+            cortex_m::asm::wfi,
+        )
     }
 }
 

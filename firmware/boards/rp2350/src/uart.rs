@@ -6,8 +6,8 @@
 use core::cell::OnceCell;
 use core::fmt;
 
-use belljar_device::RunLimits;
 use belljar_device::belljar_host::Stop;
+use belljar_device::{RunLimits, UartStopped};
 use critical_section::Mutex;
 use rp235x_hal as hal;
 
@@ -73,16 +73,6 @@ impl fmt::Write for Console {
     }
 }
 
-/// Why a guest UART read gave up (the board then stops the guest cleanly).
-#[derive(Debug)]
-pub struct UartStopped;
-
-impl embedded_io::Error for UartStopped {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        embedded_io::ErrorKind::TimedOut
-    }
-}
-
 /// UART0 as the guests' `uart` (embedded-io 0.6, which belljar-host takes;
 /// the hal implements 0.7). Bytes go out raw. Reads poll until a byte
 /// arrives, or until the time limit or the UART idle limit, if set.
@@ -109,23 +99,14 @@ impl embedded_io::ErrorType for GuestUart {
 
 impl embedded_io::Read for GuestUart {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartStopped> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
         let clock = self.clock;
-        match self
-            .limits
-            .read_byte(try_read, || clock.now_ms(), core::hint::spin_loop)
-        {
-            Ok(byte) => {
-                buf[0] = byte;
-                Ok(1)
-            }
-            Err(stop) => {
-                self.stop = Some(stop);
-                Err(UartStopped)
-            }
-        }
+        self.limits.read_into(
+            buf,
+            &mut self.stop,
+            try_read,
+            || clock.now_ms(),
+            core::hint::spin_loop,
+        )
     }
 }
 
