@@ -39,25 +39,15 @@ enum Command {
     /// Run a guest's `run` export on the simulated board (Pico 2 pinout).
     Run {
         /// A guest crate, .wasm/.wat component or module, or .cwasm.
+        /// Without --uart-input, piped stdin is the UART input.
         guest: PathBuf,
-        /// Stop after this much virtual time (e.g. 10s, 1h).
-        #[arg(long = "for", value_name = "DURATION")]
-        duration: Option<String>,
-        /// Hold a button down: PIN@START..END, e.g. 15@1200ms..1800ms. Repeatable.
-        #[arg(long, value_name = "SCRIPT")]
-        press: Vec<String>,
-        /// Bytes the guest reads from the UART (escapes: \r \n \t \\ \xNN).
-        /// Without it, piped stdin is the UART input.
-        #[arg(long, value_name = "TEXT")]
-        uart_input: Option<String>,
+        #[command(flatten)]
+        script: ScriptArgs,
         /// Make `delay-ms` sleep for real instead of advancing virtual time.
         #[arg(long)]
         realtime: bool,
         #[command(flatten)]
         limits: LimitArgs,
-        /// Print only the summary, not the timeline.
-        #[arg(long, short)]
-        quiet: bool,
     },
     /// Call an export of a library-style component with WAVE arguments,
     /// e.g. `belljar call greeter 'run(some("Kevin"))'`.
@@ -116,21 +106,41 @@ enum Command {
     Qemu {
         /// The guest crate.
         guest: PathBuf,
-        /// Stop after this much board time (e.g. 3s).
-        #[arg(long = "for", value_name = "DURATION")]
-        duration: Option<String>,
-        /// Hold a button down: PIN@START..END. Repeatable.
-        #[arg(long, value_name = "SCRIPT")]
-        press: Vec<String>,
-        /// Bytes sent into UART0 (escapes: \r \n \t \\ \xNN).
-        #[arg(long, value_name = "TEXT")]
-        uart_input: Option<String>,
+        #[command(flatten)]
+        script: ScriptArgs,
         #[command(flatten)]
         limits: LimitArgs,
-        /// Print only the outcome, not the timeline.
-        #[arg(long, short)]
-        quiet: bool,
     },
+}
+
+/// What a run sees from outside, the same on the simulator and on a board.
+#[derive(clap::Args)]
+struct ScriptArgs {
+    /// Stop after this much virtual / board time (e.g. 10s, 1h).
+    #[arg(long = "for", value_name = "DURATION")]
+    duration: Option<String>,
+    /// Hold a button down: PIN@START..END, e.g. 15@1200ms..1800ms. Repeatable.
+    #[arg(long, value_name = "SCRIPT")]
+    press: Vec<String>,
+    /// Bytes the guest reads from the UART (escapes: \r \n \t \\ \xNN).
+    #[arg(long, value_name = "TEXT")]
+    uart_input: Option<String>,
+    /// Print only the outcome, not the timeline.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl ScriptArgs {
+    fn for_ms(&self) -> Result<Option<u64>> {
+        self.duration
+            .as_deref()
+            .map(|d| run::parse_duration(d).map(|d| d.as_millis() as u64))
+            .transpose()
+    }
+
+    fn presses(&self) -> Result<Vec<belljar_sim::Press>> {
+        self.press.iter().map(|p| run::parse_press(p)).collect()
+    }
 }
 
 #[derive(clap::Args)]
@@ -181,24 +191,16 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Run {
             guest,
-            duration,
-            press,
-            uart_input,
+            script,
             realtime,
             limits,
-            quiet,
         } => {
             let config = SimConfig {
-                presses: press
-                    .iter()
-                    .map(|p| run::parse_press(p))
-                    .collect::<Result<_>>()?,
-                uart: run::uart_input(uart_input.as_deref())?,
-                time_limit_ms: duration
-                    .map(|d| run::parse_duration(&d).map(|d| d.as_millis() as u64))
-                    .transpose()?,
+                presses: script.presses()?,
+                uart: run::uart_input(script.uart_input.as_deref())?,
+                time_limit_ms: script.for_ms()?,
                 realtime,
-                echo: !quiet,
+                echo: !script.quiet,
             };
             let source = Source::resolve(&guest)?;
             let mut running = run::start(&source, config, limits.limits())?;
@@ -240,19 +242,12 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Qemu {
             guest,
-            duration,
-            press,
-            uart_input,
+            script,
             limits,
-            quiet,
         } => {
-            let for_ms = duration
-                .map(|d| run::parse_duration(&d).map(|d| d.as_millis() as u64))
-                .transpose()?;
-            for p in &press {
-                run::parse_press(p)?;
-            }
-            let input = match uart_input.as_deref() {
+            let for_ms = script.for_ms()?;
+            script.presses()?;
+            let input = match script.uart_input.as_deref() {
                 Some(text) => run::unescape(text)?,
                 None => Vec::new(),
             };
@@ -264,11 +259,11 @@ fn real_main() -> Result<ExitCode> {
             let cwasm = belljar_cli::qemu::build_guest(&dir)?;
             let settings = belljar_cli::qemu::FirmwareSettings {
                 for_ms,
-                presses: press,
+                presses: script.press,
                 uart_idle_ms: (!input.is_empty()).then_some(100),
                 watchdog_fuel: Some(limits.watchdog_fuel),
                 total_fuel: limits.fuel,
-                trace: !quiet,
+                trace: !script.quiet,
                 ..Default::default()
             };
             let elf = belljar_cli::qemu::build_firmware(&cwasm, &settings)?;
