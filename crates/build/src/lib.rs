@@ -258,7 +258,11 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    // Write beside and rename: another `belljar` building the same guest may
+    // be reading this file right now, and must never see half of it.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Wraps a core module (with wit-bindgen's component-type section) into a
