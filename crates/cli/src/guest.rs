@@ -44,6 +44,26 @@ impl Source {
         }
     }
 
+    /// A short name for timelines: the crate directory or file stem
+    /// (`guests/blinky` -> `blinky`, `out/blinky.pulley64.cwasm` -> `blinky`).
+    pub fn name(&self) -> String {
+        let path = match self {
+            Source::Crate(p) | Source::Wasm(p) | Source::Cwasm(p) => p,
+        };
+        let path = if path.file_name().is_some_and(|n| n == "Cargo.toml") {
+            path.parent().unwrap_or(path)
+        } else {
+            path.as_path()
+        };
+        let stem = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "app".to_string());
+        stem.split('.').next().unwrap_or(&stem).to_string()
+    }
+
     /// The `.cwasm` bytes for this host's Pulley flavour, building or
     /// precompiling as needed.
     pub fn cwasm(&self) -> Result<Vec<u8>> {

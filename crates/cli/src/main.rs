@@ -36,11 +36,14 @@ enum Command {
         #[arg(long, value_enum, default_value = "all")]
         target: TargetArg,
     },
-    /// Run a guest's `run` export on the simulated board (Pico 2 pinout).
+    /// Run guests' `run` exports on the simulated board (Pico 2 pinout).
+    /// Several guests run side by side, each with its own memory and fuel;
+    /// a pin used by one cannot be used by another.
     Run {
-        /// A guest crate, .wasm/.wat component or module, or .cwasm.
+        /// Guest crates, .wasm/.wat components or modules, or .cwasm files.
         /// Without --uart-input, piped stdin is the UART input.
-        guest: PathBuf,
+        #[arg(required = true)]
+        guests: Vec<PathBuf>,
         #[command(flatten)]
         script: ScriptArgs,
         /// Make `delay-ms` sleep for real instead of advancing virtual time.
@@ -151,6 +154,9 @@ struct LimitArgs {
     /// Fuel a guest may burn between two host calls before it is stopped as a runaway.
     #[arg(long, default_value_t = Limits::default().watchdog_fuel)]
     watchdog_fuel: u64,
+    /// Fuel a computing guest burns before it yields to other tasks.
+    #[arg(long, default_value_t = Limits::default().yield_fuel)]
+    yield_fuel: u64,
 }
 
 impl LimitArgs {
@@ -158,6 +164,7 @@ impl LimitArgs {
         Limits {
             watchdog_fuel: self.watchdog_fuel,
             total_fuel: self.fuel,
+            yield_fuel: self.yield_fuel.max(1),
         }
     }
 }
@@ -190,7 +197,7 @@ fn real_main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
-            guest,
+            guests,
             script,
             realtime,
             limits,
@@ -201,32 +208,53 @@ fn real_main() -> Result<ExitCode> {
                 time_limit_ms: script.for_ms()?,
                 realtime,
                 echo: !script.quiet,
+                limits: limits.limits(),
+                ..SimConfig::default()
             };
-            let source = Source::resolve(&guest)?;
-            let mut running = run::start(&source, config, limits.limits())?;
-            let report = run::run(&mut running);
-            let uart = running.board().uart_output();
+            let loader = run::Loader::new()?;
+            let mut apps = Vec::new();
+            for guest in &guests {
+                let source = Source::resolve(guest)?;
+                let mut name = source.name();
+                while apps.iter().any(|(n, _)| *n == name) {
+                    name.push('\'');
+                }
+                apps.push((name, loader.load(&source)?));
+            }
+            let sim = belljar_sim::Sim::new(config);
+            let report = run::run(&sim, &apps);
+            let mut failed = false;
+            let several = report.apps.len() > 1;
+            for app in &report.apps {
+                let who = if several {
+                    format!("{}: ", app.name)
+                } else {
+                    String::new()
+                };
+                let summary = format!("{} host calls, {} fuel", app.host_calls, app.fuel);
+                match &app.exit {
+                    Exit::Trapped(trap) => {
+                        failed = true;
+                        eprintln!("{who}error: {trap}");
+                        eprintln!("{who}after {summary}; the simulated board is unaffected");
+                    }
+                    exit => eprintln!("{who}{exit} after {summary}"),
+                }
+            }
+            let uart = sim.uart_output();
             if !uart.is_empty() {
                 eprintln!("uart output: {:?}", String::from_utf8_lossy(&uart));
             }
-            let summary = format!(
-                "{} virtual ms, {} host calls, {} fuel, {:.3} s wall",
+            eprintln!(
+                "{} virtual ms, {:.3} s wall",
                 report.virtual_ms,
-                report.host_calls,
-                report.fuel,
                 report.wall.as_secs_f64()
             );
-            match report.exit {
-                Exit::Trapped(trap) => {
-                    eprintln!("error: {trap}");
-                    eprintln!("after {summary}; the simulated board is unaffected");
-                    Ok(ExitCode::FAILURE)
-                }
-                exit => {
-                    eprintln!("{exit} after {summary}");
-                    Ok(ExitCode::SUCCESS)
-                }
-            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Call {
             guest,
@@ -234,8 +262,12 @@ fn real_main() -> Result<ExitCode> {
             limits,
         } => {
             let source = Source::resolve(&guest)?;
-            let mut running = run::start(&source, SimConfig::default(), limits.limits())?;
-            for result in run::call(&mut running, &call)? {
+            let config = SimConfig {
+                limits: limits.limits(),
+                ..SimConfig::default()
+            };
+            let mut app = run::start(&source, config)?;
+            for result in run::call(&mut app, &call)? {
                 println!("{result}");
             }
             Ok(ExitCode::SUCCESS)

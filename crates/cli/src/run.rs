@@ -6,45 +6,143 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use belljar_host::runtime::{Exit, Limits, Running, Runtime};
-use belljar_sim::{Press, SimBoard, SimConfig, UartInput};
+use belljar_host::runtime::{App, Exit, Running, Runtime};
+use belljar_sim::{Press, Sim, SimBoard, SimConfig, Task, UartInput, time_limit_exit};
 use wasm_wave::untyped::UntypedFuncCall;
-use wasmtime::component::Val;
+use wasmtime::component::{Func, Val};
 
 use crate::guest::Source;
 
+/// Loads guests for the simulator through the device's loader path.
+pub struct Loader {
+    runtime: Runtime<SimBoard>,
+}
+
+impl Loader {
+    pub fn new() -> Result<Loader> {
+        let runtime = Runtime::<SimBoard>::new()
+            .map_err(anyhow::Error::from)
+            .context("cannot create the engine")?;
+        Ok(Loader { runtime })
+    }
+
+    /// Loads `source` (built first if it is a crate).
+    pub fn load(&self, source: &Source) -> Result<App<SimBoard>> {
+        let cwasm: &'static [u8] = Box::leak(source.cwasm()?.into_boxed_slice());
+        // SAFETY: the bytes were produced by this belljar's own precompiler or
+        // named by the user on their own machine; belljar's packages (signed)
+        // are the way to ship untrusted code.
+        unsafe { self.runtime.load(cwasm) }.map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// One app alone on a simulated board.
+pub struct SimApp {
+    pub sim: Sim,
+    pub running: Running<SimBoard>,
+}
+
+impl SimApp {
+    /// Instantiates `app` on a fresh simulated board.
+    pub fn start(app: &App<SimBoard>, name: &str, config: SimConfig) -> Result<SimApp, Exit> {
+        let sim = Sim::new(config);
+        let (board, access) = sim.board(name);
+        let running = sim.block_on(app.instantiate(board, access, sim.limits()))?;
+        Ok(SimApp { sim, running })
+    }
+
+    /// Runs the app's `run` export until it ends or the time limit.
+    pub fn run(&mut self) -> Exit {
+        let exit = self
+            .sim
+            .run(vec![Box::pin(self.running.run())], Vec::new())
+            .pop()
+            .flatten();
+        exit.unwrap_or_else(|| time_limit_exit(&self.sim))
+    }
+
+    /// Calls an export with dynamically typed values.
+    pub fn call(&mut self, func: Func, params: &[Val], results: &mut [Val]) -> Result<(), Exit> {
+        let call = self.running.call(func, params, results);
+        self.sim
+            .run(vec![Box::pin(call)], Vec::new())
+            .pop()
+            .flatten()
+            .unwrap_or_else(|| Err(time_limit_exit(&self.sim)))
+    }
+
+    pub fn board(&self) -> &SimBoard {
+        self.running.board()
+    }
+
+    /// Fuel burnt so far.
+    pub fn fuel_used(&self) -> u64 {
+        self.running.fuel_used()
+    }
+}
+
 /// Loads `source` onto a fresh simulated board.
-pub fn start(source: &Source, config: SimConfig, limits: Limits) -> Result<Running<SimBoard>> {
-    let cwasm: &'static [u8] = Box::leak(source.cwasm()?.into_boxed_slice());
-    let runtime = Runtime::<SimBoard>::new()
-        .map_err(anyhow::Error::from)
-        .context("cannot create the engine")?;
-    // SAFETY: the bytes were produced by this belljar's own precompiler or
-    // named by the user on their own machine; belljar's packages (signed) are
-    // the way to ship untrusted code.
-    let app = unsafe { runtime.load(cwasm) }.map_err(|e| anyhow!("{e}"))?;
-    app.instantiate(SimBoard::new(config), limits)
-        .map_err(|e| anyhow!("{e}"))
+pub fn start(source: &Source, config: SimConfig) -> Result<SimApp> {
+    let loader = Loader::new()?;
+    let app = loader.load(source)?;
+    let name = source.name();
+    SimApp::start(&app, &name, config).map_err(|e| anyhow!("{e}"))
+}
+
+/// How one app of `belljar run` ended.
+pub struct AppReport {
+    pub name: String,
+    pub exit: Exit,
+    pub host_calls: u64,
+    pub fuel: u64,
 }
 
 /// The result of `belljar run`.
 pub struct RunReport {
-    pub exit: Exit,
+    pub apps: Vec<AppReport>,
     pub virtual_ms: u64,
-    pub host_calls: u64,
-    pub fuel: u64,
     pub wall: std::time::Duration,
 }
 
-/// Runs the app's `run` export until it ends.
-pub fn run(running: &mut Running<SimBoard>) -> RunReport {
+/// Runs apps side by side on one simulated board until each has ended (or
+/// the time limit). An app that fails to instantiate is reported; the
+/// others still run.
+pub fn run(sim: &Sim, apps: &[(String, App<SimBoard>)]) -> RunReport {
     let started = Instant::now();
-    let exit = running.run();
+    let names: Vec<&str> = apps.iter().map(|(n, _)| n.as_str()).collect();
+    let boards = sim.boards(&names);
+    let mut started_apps: Vec<(usize, Running<SimBoard>)> = Vec::new();
+    let mut exits: Vec<Option<Exit>> = apps.iter().map(|_| None).collect();
+    for (i, ((_, app), (board, access))) in apps.iter().zip(boards).enumerate() {
+        match sim.block_on(app.instantiate(board, access, sim.limits())) {
+            Ok(running) => started_apps.push((i, running)),
+            Err(exit) => exits[i] = Some(exit),
+        }
+    }
+    let tasks: Vec<Task<'_, Exit>> = started_apps
+        .iter_mut()
+        .map(|(_, running)| Box::pin(running.run()) as Task<'_, Exit>)
+        .collect();
+    let results = sim.run(tasks, Vec::new());
+    let mut stats = vec![(0, 0); apps.len()];
+    for ((i, running), exit) in started_apps.iter().zip(results) {
+        exits[*i] = Some(exit.unwrap_or_else(|| time_limit_exit(sim)));
+        stats[*i] = (running.store().data().host_calls, running.fuel_used());
+    }
+    let virtual_ms = sim.elapsed_ms();
     RunReport {
-        exit,
-        virtual_ms: running.board().elapsed_ms(),
-        host_calls: running.store().data().host_calls,
-        fuel: running.fuel_used(),
+        apps: apps
+            .iter()
+            .zip(exits)
+            .zip(stats)
+            .map(|(((name, _), exit), (host_calls, fuel))| AppReport {
+                name: name.clone(),
+                exit: exit.expect("every app has an exit"),
+                host_calls,
+                fuel,
+            })
+            .collect(),
+        virtual_ms,
         wall: started.elapsed(),
     }
 }
@@ -121,21 +219,21 @@ pub fn unescape(s: &str) -> Result<Vec<u8>> {
 
 /// `belljar call`: invokes `export(args)` written in WAVE and returns the
 /// results in WAVE.
-pub fn call(running: &mut Running<SimBoard>, expr: &str) -> Result<Vec<String>> {
+pub fn call(app: &mut SimApp, expr: &str) -> Result<Vec<String>> {
     let call = UntypedFuncCall::parse(expr)
         .map_err(|e| anyhow!("cannot parse `{expr}`: {e} (expected e.g. run(some(\"Kevin\")))"))?;
     let name = call.name().to_string();
-    let func = running
+    let func = app
+        .running
         .func(&name)
         .with_context(|| format!("the component exports no function `{name}`"))?;
-    let ty = func.ty(running.store());
+    let ty = func.ty(app.running.store());
     let param_types: Vec<_> = ty.params().map(|(_, t)| t).collect();
     let params: Vec<Val> = call
         .to_wasm_params(&param_types)
         .map_err(|e| anyhow!("arguments of `{name}` do not match its type: {e}"))?;
     let mut results = vec![Val::Bool(false); ty.results().len()];
-    running
-        .call(func, &params, &mut results)
+    app.call(func, &params, &mut results)
         .map_err(|exit| anyhow!("{exit}"))?;
     results
         .iter()

@@ -3,6 +3,7 @@
 
 mod common;
 
+use belljar_cli::run::SimApp;
 use belljar_host::Fault;
 use belljar_host::runtime::{App, Exit, Limits, LoadError, Runtime, TrapKind};
 use belljar_profile::Target;
@@ -24,15 +25,18 @@ fn faults() -> App<SimBoard> {
 
 /// Calls an export of the faults guest; returns the exit on failure.
 fn call(app: &App<SimBoard>, name: &str, params: &[Val], limits: Limits) -> Result<Vec<Val>, Exit> {
-    let mut running = app
-        .instantiate(SimBoard::new(SimConfig::default()), limits)
-        .unwrap();
-    let func = running
+    let config = SimConfig {
+        limits,
+        ..SimConfig::default()
+    };
+    let mut sim_app = SimApp::start(app, "faults", config).unwrap();
+    let func = sim_app
+        .running
         .func(name)
         .unwrap_or_else(|| panic!("no export {name}"));
-    let n = func.ty(running.store()).results().len();
+    let n = func.ty(sim_app.running.store()).results().len();
     let mut results = vec![Val::Bool(false); n];
-    running.call(func, params, &mut results)?;
+    sim_app.call(func, params, &mut results)?;
     Ok(results)
 }
 
@@ -136,6 +140,7 @@ fn a_runaway_loop_is_stopped_by_the_watchdog() {
     let limits = Limits {
         watchdog_fuel: 1_000_000,
         total_fuel: None,
+        ..Limits::default()
     };
     let mut running = start_with("faults", SimConfig::default(), limits);
     let t = trapped(running.run());
@@ -153,6 +158,7 @@ fn the_total_fuel_budget_stops_a_guest() {
     let limits = Limits {
         watchdog_fuel: 1_000_000,
         total_fuel: Some(300),
+        ..Limits::default()
     };
     let mut running = start_with("blinky", SimConfig::default(), limits);
     let t = trapped(running.run());
@@ -170,6 +176,7 @@ fn the_watchdog_is_refilled_by_host_calls() {
     let limits = Limits {
         watchdog_fuel: 50,
         total_fuel: None,
+        ..Limits::default()
     };
     let mut running = start_with(
         "blinky",

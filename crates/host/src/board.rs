@@ -1,23 +1,32 @@
+use alloc::string::String;
 use core::fmt;
+use core::future::Future;
 
-use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
 pub use crate::platform::Level;
 
-/// What a board provides to guests. Each method hands out an `embedded-hal`
-/// (or `embedded-io`) driver; the WIT interfaces are implemented on top of
-/// these once, in [`crate::platform`], for every board.
+/// What a board provides to one guest. Pins are `embedded-hal` drivers; the
+/// waiting operations (`delay-ms`, `read-byte`) are futures, so the CPU
+/// sleeps (or other apps and firmware tasks run) while a guest waits. The WIT
+/// interfaces are implemented on top of this once, in [`crate::platform`],
+/// for every board.
+///
+/// When several apps share a board, each gets its own `Board` value (a view
+/// of the shared hardware); who may use which pin is decided by the host
+/// ([`crate::Access`]), not by the board.
 ///
 /// Pins are looked up by the number the guest passes (board GPIO numbers).
 /// `None` means the board has no such pin: the guest traps with a message.
-pub trait Board {
-    type Output: OutputPin;
-    type Input: InputPin;
-    type Servo: SetDutyCycle;
-    type Delay: DelayNs;
-    type Uart: embedded_io::Read + embedded_io::Write;
+///
+/// Futures must be `Send` because Wasmtime's async calls are; boards on one
+/// core satisfy that with `Send` wakers and shared state behind a
+/// critical-section mutex.
+pub trait Board: Send + 'static {
+    type Output: OutputPin + Send;
+    type Input: InputPin + Send;
+    type Servo: SetDutyCycle + Send;
 
     /// A digital output (LED, relay...).
     fn output(&mut self, pin: u32) -> Option<&mut Self::Output>;
@@ -25,15 +34,21 @@ pub trait Board {
     fn input(&mut self, pin: u32) -> Option<&mut Self::Input>;
     /// A 50 Hz PWM channel driving a hobby servo.
     fn servo(&mut self, pin: u32) -> Option<&mut Self::Servo>;
-    /// The timer behind `timing.delay-ms`.
-    fn delay(&mut self) -> &mut Self::Delay;
-    /// The application UART, if the board exposes one to guests.
-    fn uart(&mut self) -> Option<&mut Self::Uart>;
-    /// Monotonic milliseconds since the board started the guest.
+    /// `timing.delay-ms`: completes `ms` milliseconds later (a timer on a
+    /// board, virtual time on the simulator).
+    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_;
+    /// Whether the board exposes a UART to apps.
+    fn has_uart(&self) -> bool;
+    /// `uart.read-byte`: completes when a byte arrives. `Err` when the input
+    /// ended or the driver failed (the host then asks [`Board::poll_stop`]).
+    fn read_byte(&mut self) -> impl Future<Output = Result<u8, ()>> + Send + '_;
+    /// `uart.write-byte`.
+    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_;
+    /// Monotonic milliseconds since the board started.
     fn now_ms(&mut self) -> u64;
 
-    /// Every host call, after it happened, with the time it started. Boards
-    /// print these (simulator timeline, firmware console) or ignore them.
+    /// Every host call, with the time it took effect. Boards print these
+    /// (simulator timeline, firmware console) or ignore them.
     fn event(&mut self, _at_ms: u64, _event: &Event<'_>) {}
 
     /// Checked after every host call: `Some` ends the guest cleanly (a
@@ -114,6 +129,17 @@ pub enum Fault {
         pin: u32,
     },
     NoUart,
+    /// The app's grants do not include this pin or interface.
+    NotGranted {
+        interface: &'static str,
+        pin: Option<u32>,
+    },
+    /// Another app running on the board owns this pin (or the UART).
+    InUse {
+        interface: &'static str,
+        pin: Option<u32>,
+        owner: String,
+    },
     AngleOutOfRange {
         pin: u32,
         angle: u32,
@@ -134,6 +160,30 @@ impl fmt::Display for Fault {
                 )
             }
             Fault::NoUart => f.write_str("uart: this board exposes no UART to apps"),
+            Fault::NotGranted {
+                interface,
+                pin: Some(pin),
+            } => write!(
+                f,
+                "{interface}: pin {pin} is not granted to this app (its package's capabilities do not list it)"
+            ),
+            Fault::NotGranted {
+                interface,
+                pin: None,
+            } => write!(
+                f,
+                "{interface}: this interface is not granted to this app (its package's capabilities do not list it)"
+            ),
+            Fault::InUse {
+                interface,
+                pin: Some(pin),
+                owner,
+            } => write!(f, "{interface}: pin {pin} is in use by app `{owner}`"),
+            Fault::InUse {
+                interface,
+                pin: None,
+                owner,
+            } => write!(f, "{interface}: in use by app `{owner}`"),
             Fault::AngleOutOfRange { pin, angle } => {
                 write!(
                     f,

@@ -12,11 +12,13 @@
 
 extern crate alloc;
 
+pub mod access;
 pub mod artifact;
 mod board;
 pub mod platform;
 pub mod runtime;
 
+pub use access::{Access, AppId, Claims, Grants, PinSet};
 pub use belljar_profile as profile;
 pub use board::{Board, Event, Fault, Level, Stop, TimelineLine};
 pub use wasmtime;

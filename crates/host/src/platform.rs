@@ -2,18 +2,18 @@
 
 use alloc::string::String;
 
-use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 use wasmtime::component::{HasSelf, Linker};
 
+use crate::access::Access;
 use crate::board::{Board, Event, Fault};
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "app",
-        imports: { default: trappable },
+        imports: { default: async | trappable },
     });
 }
 
@@ -41,95 +41,108 @@ pub const fn servo_pulse_us(angle: u32) -> u32 {
     SERVO_MIN_PULSE_US + angle * (SERVO_MAX_PULSE_US - SERVO_MIN_PULSE_US) / 180
 }
 
-/// The data of a guest's `Store`: its board and what the runtime tracks.
+/// The data of a guest's `Store`: its board, what it may touch, and what
+/// the runtime tracks.
 pub struct Host<B> {
     pub board: B,
+    pub access: Access,
     /// Host calls made so far (the fuel watchdog refills on each).
     pub host_calls: u64,
     pub(crate) meter: crate::runtime::Meter,
 }
 
 impl<B: Board> Host<B> {
-    pub fn new(board: B) -> Self {
+    pub fn new(board: B, access: Access) -> Self {
         Host {
             board,
+            access,
             host_calls: 0,
             meter: Default::default(),
         }
     }
 
-    /// Runs one host call: time stamp, effect, event, stop check.
-    fn call<T>(
-        &mut self,
-        op: impl FnOnce(&mut B) -> Result<(T, Event<'static>), Fault>,
-    ) -> wasmtime::Result<T> {
+    /// Ends one host call: event (stamped now), then the stop check. A
+    /// failure while the board is stopping the guest (e.g. simulated input
+    /// ran out) is a stop, not a fault.
+    fn finish<T>(&mut self, result: Result<(T, Event<'_>), Fault>) -> wasmtime::Result<T> {
         self.host_calls += 1;
-        let at = self.board.now_ms();
-        match op(&mut self.board) {
+        match result {
             Ok((value, event)) => {
+                let at = self.board.now_ms();
                 self.board.event(at, &event);
                 match self.board.poll_stop() {
                     Some(stop) => Err(wasmtime::Error::new(stop)),
                     None => Ok(value),
                 }
             }
-            // A driver that fails because the board is stopping the guest
-            // (e.g. simulated input ran out) is a stop, not a fault.
             Err(fault) => match self.board.poll_stop() {
                 Some(stop) => Err(wasmtime::Error::new(stop)),
                 None => Err(wasmtime::Error::new(fault)),
             },
         }
     }
+
+    fn output(&mut self, interface: &'static str, pin: u32) -> Result<&mut B::Output, Fault> {
+        self.access.output(interface, pin)?;
+        self.board
+            .output(pin)
+            .ok_or(Fault::NoSuchPin { interface, pin })
+    }
+
+    fn set(&mut self, pin: u32, high: bool) -> wasmtime::Result<()> {
+        let result = self.output("gpio", pin).and_then(|out| {
+            if high { out.set_high() } else { out.set_low() }.map_err(|_| Fault::Driver {
+                interface: "gpio",
+                pin: Some(pin),
+            })
+        });
+        let event = if high {
+            Event::SetHigh { pin }
+        } else {
+            Event::SetLow { pin }
+        };
+        self.finish(result.map(|()| ((), event)))
+    }
 }
 
 /// Adds every `embedded:platform` interface to `linker`.
-pub fn add_to_linker<B: Board + 'static>(linker: &mut Linker<Host<B>>) -> wasmtime::Result<()> {
+pub fn add_to_linker<B: Board>(linker: &mut Linker<Host<B>>) -> wasmtime::Result<()> {
     bindings::App::add_to_linker::<Host<B>, HasSelf<Host<B>>>(linker, |host| host)
 }
 
-fn output<B: Board>(board: &mut B, pin: u32) -> Result<&mut B::Output, Fault> {
-    board.output(pin).ok_or(Fault::NoSuchPin {
-        interface: "gpio",
-        pin,
-    })
-}
-
 impl<B: Board> gpio::Host for Host<B> {
-    fn set_high(&mut self, pin: u32) -> wasmtime::Result<()> {
-        self.call(|b| {
-            output(b, pin)?.set_high().map_err(|_| Fault::Driver {
-                interface: "gpio",
-                pin: Some(pin),
-            })?;
-            Ok(((), Event::SetHigh { pin }))
-        })
+    async fn set_high(&mut self, pin: u32) -> wasmtime::Result<()> {
+        self.set(pin, true)
     }
 
-    fn set_low(&mut self, pin: u32) -> wasmtime::Result<()> {
-        self.call(|b| {
-            output(b, pin)?.set_low().map_err(|_| Fault::Driver {
-                interface: "gpio",
-                pin: Some(pin),
-            })?;
-            Ok(((), Event::SetLow { pin }))
-        })
+    async fn set_low(&mut self, pin: u32) -> wasmtime::Result<()> {
+        self.set(pin, false)
     }
 }
 
 impl<B: Board> timing::Host for Host<B> {
-    fn delay_ms(&mut self, ms: u32) -> wasmtime::Result<()> {
-        self.call(|b| {
-            b.delay().delay_ms(ms);
-            Ok(((), Event::Delay { ms }))
-        })
+    /// The event is stamped when the wait starts; the guest resumes `ms`
+    /// later while other apps and firmware tasks run.
+    async fn delay_ms(&mut self, ms: u32) -> wasmtime::Result<()> {
+        if let Err(fault) = self.access.interface("timing") {
+            return self.finish(Err(fault));
+        }
+        let at = self.board.now_ms();
+        self.board.event(at, &Event::Delay { ms });
+        self.board.delay_ms(ms).await;
+        self.host_calls += 1;
+        match self.board.poll_stop() {
+            Some(stop) => Err(wasmtime::Error::new(stop)),
+            None => Ok(()),
+        }
     }
 }
 
 impl<B: Board> button::Host for Host<B> {
-    fn is_pressed(&mut self, pin: u32) -> wasmtime::Result<bool> {
-        self.call(|b| {
-            let input = b.input(pin).ok_or(Fault::NoSuchPin {
+    async fn is_pressed(&mut self, pin: u32) -> wasmtime::Result<bool> {
+        let result = (|| {
+            self.access.input("button", pin)?;
+            let input = self.board.input(pin).ok_or(Fault::NoSuchPin {
                 interface: "button",
                 pin,
             })?;
@@ -138,42 +151,54 @@ impl<B: Board> button::Host for Host<B> {
                 pin: Some(pin),
             })?;
             Ok((pressed, Event::IsPressed { pin, pressed }))
-        })
+        })();
+        self.finish(result)
     }
 }
 
+impl<B: Board> Host<B> {
+    fn uart(&mut self) -> Result<(), Fault> {
+        self.access.uart()?;
+        if self.board.has_uart() {
+            Ok(())
+        } else {
+            Err(Fault::NoUart)
+        }
+    }
+}
+
+const UART_DRIVER: Fault = Fault::Driver {
+    interface: "uart",
+    pin: None,
+};
+
 impl<B: Board> uart::Host for Host<B> {
-    fn read_byte(&mut self) -> wasmtime::Result<u8> {
-        self.call(|b| {
-            let uart = b.uart().ok_or(Fault::NoUart)?;
-            let mut byte = [0u8];
-            embedded_io::Read::read_exact(uart, &mut byte).map_err(|_| Fault::Driver {
-                interface: "uart",
-                pin: None,
-            })?;
-            Ok((byte[0], Event::ReadByte { byte: byte[0] }))
-        })
+    /// Completes when a byte arrives; the event is stamped then.
+    async fn read_byte(&mut self) -> wasmtime::Result<u8> {
+        let result = match self.uart() {
+            Ok(()) => self.board.read_byte().await.map_err(|()| UART_DRIVER),
+            Err(fault) => Err(fault),
+        };
+        self.finish(result.map(|byte| (byte, Event::ReadByte { byte })))
     }
 
-    fn write_byte(&mut self, byte: u8) -> wasmtime::Result<()> {
-        self.call(|b| {
-            let uart = b.uart().ok_or(Fault::NoUart)?;
-            embedded_io::Write::write_all(uart, &[byte]).map_err(|_| Fault::Driver {
-                interface: "uart",
-                pin: None,
-            })?;
-            Ok(((), Event::WriteByte { byte }))
-        })
+    async fn write_byte(&mut self, byte: u8) -> wasmtime::Result<()> {
+        let result = match self.uart() {
+            Ok(()) => self.board.write_byte(byte).await.map_err(|()| UART_DRIVER),
+            Err(fault) => Err(fault),
+        };
+        self.finish(result.map(|()| ((), Event::WriteByte { byte })))
     }
 }
 
 impl<B: Board> servo::Host for Host<B> {
-    fn set_angle(&mut self, pin: u32, angle: u32) -> wasmtime::Result<()> {
-        self.call(|b| {
+    async fn set_angle(&mut self, pin: u32, angle: u32) -> wasmtime::Result<()> {
+        let result = (|| {
+            self.access.output("servo", pin)?;
             if angle > 180 {
                 return Err(Fault::AngleOutOfRange { pin, angle });
             }
-            let servo = b.servo(pin).ok_or(Fault::NoSuchPin {
+            let servo = self.board.servo(pin).ok_or(Fault::NoSuchPin {
                 interface: "servo",
                 pin,
             })?;
@@ -184,34 +209,33 @@ impl<B: Board> servo::Host for Host<B> {
                     pin: Some(pin),
                 })?;
             Ok(((), Event::SetAngle { pin, angle }))
-        })
+        })();
+        self.finish(result)
     }
 }
 
 impl<B: Board> log::Host for Host<B> {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.host_calls += 1;
-        let at = self.board.now_ms();
-        self.board.event(
-            at,
-            &Event::Log {
-                level,
-                message: &message,
-            },
-        );
-        match self.board.poll_stop() {
-            Some(stop) => Err(wasmtime::Error::new(stop)),
-            None => Ok(()),
-        }
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let result = self.access.interface("log").map(|()| {
+            (
+                (),
+                Event::Log {
+                    level,
+                    message: &message,
+                },
+            )
+        });
+        self.finish(result)
     }
 }
 
 impl<B: Board> clock::Host for Host<B> {
-    fn now_ms(&mut self) -> wasmtime::Result<u64> {
-        self.call(|b| {
-            let ms = b.now_ms();
-            Ok((ms, Event::NowMs { ms }))
-        })
+    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        let result = self.access.interface("clock").map(|()| {
+            let ms = self.board.now_ms();
+            (ms, Event::NowMs { ms })
+        });
+        self.finish(result)
     }
 }
 

@@ -12,11 +12,12 @@ use belljar_profile::Target;
 use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Val};
 use wasmtime::{CallHook, Engine, Store, Trap, WasmBacktrace};
 
+use crate::access::Access;
 use crate::artifact::{self, Kind};
 use crate::board::{Board, Fault, Stop};
 use crate::platform::{self, Host};
 
-/// How much a guest may compute.
+/// How much a guest may compute, and how often it yields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Fuel (roughly: wasm instructions) a guest may burn between two host
@@ -24,13 +25,21 @@ pub struct Limits {
     pub watchdog_fuel: u64,
     /// Fuel for the whole run, if limited.
     pub total_fuel: Option<u64>,
+    /// A guest that computes without waiting yields to the executor after
+    /// this much fuel, so other apps and firmware tasks run.
+    pub yield_fuel: u64,
 }
+
+/// Fuel between two yields of a computing guest by default: about 0.15 M
+/// instructions on a Cortex-M33 (1 ms at 150 MHz).
+pub const DEFAULT_YIELD_FUEL: u64 = 10_000;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             watchdog_fuel: 20_000_000,
             total_fuel: None,
+            yield_fuel: DEFAULT_YIELD_FUEL,
         }
     }
 }
@@ -215,17 +224,26 @@ impl<B: Board + 'static> App<B> {
         self.pre.component()
     }
 
-    /// Instantiates the app on `board` with fresh linear memory.
-    pub fn instantiate(&self, board: B, limits: Limits) -> Result<Running<B>, Exit> {
-        let mut store = Store::new(self.pre.engine(), Host::new(board));
+    /// Instantiates the app on `board` with fresh linear memory; `access`
+    /// says which pins and interfaces it may use.
+    pub async fn instantiate(
+        &self,
+        board: B,
+        access: Access,
+        limits: Limits,
+    ) -> Result<Running<B>, Exit> {
+        let mut store = Store::new(self.pre.engine(), Host::new(board, access));
         store.data_mut().meter = Meter::new(limits);
         let first = store.data().meter.granted;
         store.set_fuel(first).map_err(|e| classify(&store, e))?;
-        store.call_hook(refill_on_host_call);
-        let instance = self
-            .pre
-            .instantiate(&mut store)
+        store
+            .fuel_async_yield_interval(Some(limits.yield_fuel.max(1)))
             .map_err(|e| classify(&store, e))?;
+        store.call_hook(refill_on_host_call);
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Err(classify(&store, e)),
+        };
         Ok(Running { store, instance })
     }
 }
@@ -294,15 +312,17 @@ pub struct Running<B: 'static> {
 
 impl<B: Board + 'static> Running<B> {
     /// Calls the app's `run: func()` export until it returns, traps, runs out
-    /// of fuel or the board stops it.
-    pub fn run(&mut self) -> Exit {
+    /// of fuel or the board stops it. While the guest waits (a delay, a UART
+    /// byte) and every `yield_fuel` of computing, the future is pending and
+    /// the executor runs other tasks. Dropping the future stops the guest.
+    pub async fn run(&mut self) -> Exit {
         let Some(func) = self.instance.get_func(&mut self.store, "run") else {
             return Exit::Trapped(Trapped::host(
                 "the app exports no `run` function; is it a library component? use `belljar call`",
             ));
         };
         let mut results = [];
-        match func.call(&mut self.store, &[], &mut results) {
+        match func.call_async(&mut self.store, &[], &mut results).await {
             Ok(()) => Exit::Returned,
             Err(e) => classify(&self.store, e),
         }
@@ -314,9 +334,16 @@ impl<B: Board + 'static> Running<B> {
     }
 
     /// Calls an export with dynamically typed values.
-    pub fn call(&mut self, func: Func, params: &[Val], results: &mut [Val]) -> Result<(), Exit> {
-        func.call(&mut self.store, params, results)
-            .map_err(|e| classify(&self.store, e))
+    pub async fn call(
+        &mut self,
+        func: Func,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Exit> {
+        match func.call_async(&mut self.store, params, results).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(classify(&self.store, e)),
+        }
     }
 
     pub fn store(&self) -> &Store<Host<B>> {

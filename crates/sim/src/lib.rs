@@ -1,25 +1,45 @@
 //! The simulated board: a Raspberry Pi Pico 2 as guests see it (GPIO 0..=29,
-//! LED on 25, UART0), with a virtual clock. `delay-ms` advances virtual time
-//! instantly (or sleeps for real with `realtime`), so an hour of blinky runs in
-//! a fraction of a second. Every host call is recorded in a timeline.
+//! LED on 25, UART0), with a virtual clock and a deterministic executor, so
+//! one or several apps run side by side exactly as on a board, only faster:
+//! an hour of blinky takes a few milliseconds.
+//!
+//! * `delay-ms` is a timer in virtual time. When every task waits, the clock
+//!   jumps to the next deadline (or sleeps for real with `realtime`).
+//! * A guest that computes without waiting yields every `yield_fuel` units
+//!   of fuel (Wasmtime's fuel yielding); each such slice costs
+//!   `yield_fuel * ns_per_fuel` of virtual time, so a spinning guest takes
+//!   simulated CPU time and timers of other tasks still fire on schedule.
+//!   Computation between two host calls that ends before a yield costs no
+//!   virtual time.
+//! * Tasks run in a fixed order: the same inputs give the same timeline.
+//!
+//! Timeline lines use the board console's format ([`belljar_host::TimelineLine`]).
 //!
 //! The board implements `embedded-hal` traits; the `embedded:platform`
 //! interfaces come from `belljar-host`, exactly as on the device.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Read as _;
-use std::rc::Rc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use belljar_host::{Board, Event, Stop, TimelineLine};
-use embedded_hal::delay::DelayNs;
+use belljar_host::runtime::{Exit, Limits};
+use belljar_host::{Access, Board, Claims, Event, Stop};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
 /// GPIO numbers of a Pico 2 (RP2350A).
 pub const PINS: core::ops::RangeInclusive<u32> = 0..=29;
+
+/// Virtual time one unit of fuel costs by default: a Pulley guest on a
+/// 150 MHz Cortex-M33 burns about 15 instructions per unit of fuel
+/// (measured on the QEMU board), i.e. ~100 ns.
+pub const DEFAULT_NS_PER_FUEL: u64 = 100;
 
 /// A button held down on `pin` from `from_ms` (inclusive) to `to_ms` (exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,16 +52,18 @@ pub struct Press {
 /// Where UART bytes for the guest come from.
 #[derive(Debug)]
 pub enum UartInput {
-    /// These bytes, then the input is exhausted (the run stops cleanly).
+    /// These bytes, then the input is exhausted (the reading app stops cleanly).
     Bytes(VecDeque<u8>),
     /// The simulator's standard input, read as the guest asks.
     Stdin,
 }
 
-/// One line of the timeline: when (virtual ms) and what.
+/// One line of the timeline: when (virtual ms), who and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceLine {
     pub at_ms: u64,
+    /// The app (or firmware task) the line comes from.
+    pub source: String,
     pub text: String,
 }
 
@@ -52,10 +74,14 @@ pub struct SimConfig {
     pub uart: UartInput,
     /// Stop after this much virtual time.
     pub time_limit_ms: Option<u64>,
-    /// Sleep for real in `delay-ms`.
+    /// Sleep for real while every task waits.
     pub realtime: bool,
     /// Print each timeline line to stdout as it happens.
     pub echo: bool,
+    /// Fuel limits and yield interval of every app.
+    pub limits: Limits,
+    /// Virtual time per unit of fuel of a computing guest.
+    pub ns_per_fuel: u64,
 }
 
 impl Default for SimConfig {
@@ -66,37 +92,326 @@ impl Default for SimConfig {
             time_limit_ms: None,
             realtime: false,
             echo: false,
+            limits: Limits::default(),
+            ns_per_fuel: DEFAULT_NS_PER_FUEL,
         }
     }
 }
 
-/// Board state shared by its pins and drivers.
+/// Board and clock state shared by every app and task of a simulation.
 #[derive(Debug)]
-struct State {
+struct World {
     now_ns: u64,
     limit_ns: Option<u64>,
     realtime: bool,
+    echo: bool,
     presses: Vec<Press>,
     levels: [Option<bool>; 30],
     duty: [Option<(u16, u16)>; 30],
     uart_in: UartInput,
     uart_out: Vec<u8>,
-    stop: Option<Stop>,
+    /// Per app: a stop to report at its next host call.
+    stops: Vec<Option<Stop>>,
+    names: Vec<String>,
+    /// Pending timers by (deadline, registration order).
+    timers: BTreeMap<(u64, u64), Waker>,
+    next_timer: u64,
+    trace: Vec<TraceLine>,
 }
 
-impl State {
+impl World {
     fn now_ms(&self) -> u64 {
         self.now_ns / 1_000_000
     }
+
+    fn record(&mut self, at_ms: u64, source: &str, text: String) {
+        if self.echo {
+            // One app: exactly the board console's format (`TimelineLine`).
+            let stamp = Stamp(at_ms);
+            if self.names.len() == 1 && self.names[0] == source {
+                println!("{stamp} {text}");
+            } else {
+                println!("{stamp} {source}: {text}");
+            }
+        }
+        self.trace.push(TraceLine {
+            at_ms,
+            source: source.to_string(),
+            text,
+        });
+    }
+
+    /// Moves the clock forward and wakes every timer that is due.
+    fn advance_to(&mut self, ns: u64) {
+        if ns > self.now_ns {
+            self.now_ns = ns;
+        }
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > self.now_ns {
+                break;
+            }
+            entry.remove().wake();
+        }
+    }
 }
 
-type Shared = Rc<RefCell<State>>;
+/// `[   1.500 s]`, as in [`TimelineLine`].
+struct Stamp(u64);
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:>4}.{:03} s]", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+type Shared = Arc<Mutex<World>>;
+
+fn lock(world: &Shared) -> MutexGuard<'_, World> {
+    world
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A simulation: one virtual board, any number of apps and tasks.
+#[derive(Clone, Debug)]
+pub struct Sim {
+    world: Shared,
+    limits: Limits,
+    ns_per_fuel: u64,
+}
+
+/// A task for [`Sim::run`].
+pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+impl Sim {
+    pub fn new(config: SimConfig) -> Sim {
+        Sim {
+            world: Arc::new(Mutex::new(World {
+                now_ns: 0,
+                limit_ns: config.time_limit_ms.map(|ms| ms.saturating_mul(1_000_000)),
+                realtime: config.realtime,
+                echo: config.echo,
+                presses: config.presses,
+                levels: [None; 30],
+                duty: [None; 30],
+                uart_in: config.uart,
+                uart_out: Vec::new(),
+                stops: Vec::new(),
+                names: Vec::new(),
+                timers: BTreeMap::new(),
+                next_timer: 0,
+                trace: Vec::new(),
+            })),
+            limits: config.limits,
+            ns_per_fuel: config.ns_per_fuel,
+        }
+    }
+
+    /// The limits every app of this simulation runs with.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// A board for each app, sharing this simulation's hardware, with the
+    /// access each may have: everything, but a pin (or the UART) used by one
+    /// app cannot be used by another.
+    pub fn boards(&self, names: &[&str]) -> Vec<(SimBoard, Access)> {
+        let claims = Claims::new(names.iter().copied());
+        let mut world = lock(&self.world);
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let app = world.names.len();
+                world.names.push(name.to_string());
+                world.stops.push(None);
+                let board = SimBoard {
+                    pins: PINS
+                        .map(|pin| SimPin {
+                            pin,
+                            world: self.world.clone(),
+                        })
+                        .collect(),
+                    world: self.world.clone(),
+                    app,
+                };
+                (board, Access::all().shared(claims.clone(), claims.app(i)))
+            })
+            .collect()
+    }
+
+    /// One app alone on the board.
+    pub fn board(&self, name: &str) -> (SimBoard, Access) {
+        self.boards(&[name]).pop().expect("one board")
+    }
+
+    /// Completes after `ms` of virtual time (for firmware-like tasks).
+    pub fn sleep_ms(&self, ms: u64) -> Sleep {
+        Sleep::new(self.world.clone(), ms.saturating_mul(1_000_000))
+    }
+
+    /// Adds a line from a firmware task to the timeline.
+    pub fn note(&self, source: &str, text: impl Into<String>) {
+        let mut world = lock(&self.world);
+        let at = world.now_ms();
+        world.record(at, source, text.into());
+    }
+
+    /// Bytes the guests wrote to the UART.
+    pub fn uart_output(&self) -> Vec<u8> {
+        lock(&self.world).uart_out.clone()
+    }
+
+    /// Virtual time elapsed.
+    pub fn elapsed_ms(&self) -> u64 {
+        lock(&self.world).now_ms()
+    }
+
+    /// Every line of the timeline (all apps and tasks).
+    pub fn timeline(&self) -> Vec<TraceLine> {
+        lock(&self.world).trace.clone()
+    }
+
+    /// Runs one future to completion (e.g. instantiating an app).
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        let mut results = self.run(vec![Box::pin(future)], Vec::new());
+        results
+            .pop()
+            .flatten()
+            .expect("a lone task either ends or hits the time limit")
+    }
+
+    /// Runs `apps` and `background` tasks together until every app has
+    /// ended or the time limit is reached. Returns each app's result, or
+    /// `None` for an app still running at the time limit (it is dropped,
+    /// which stops a guest). Background tasks are dropped at the end.
+    pub fn run<'a, T: 'a>(
+        &self,
+        apps: Vec<Task<'a, T>>,
+        background: Vec<Task<'a, ()>>,
+    ) -> Vec<Option<T>> {
+        let n = apps.len();
+        let mut tasks: Vec<Option<Task<'a, Option<T>>>> = apps
+            .into_iter()
+            .map(|f| Some(Box::pin(async move { Some(f.await) }) as Task<'a, Option<T>>))
+            .chain(background.into_iter().map(|f| {
+                Some(Box::pin(async move {
+                    f.await;
+                    None
+                }) as Task<'a, Option<T>>)
+            }))
+            .collect();
+        let flags: Vec<Arc<Flag>> = tasks
+            .iter()
+            .map(|_| Arc::new(Flag(AtomicBool::new(true))))
+            .collect();
+        let wakers: Vec<Waker> = flags.iter().map(|f| Waker::from(f.clone())).collect();
+        let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
+        let slice_ns = self.limits.yield_fuel.saturating_mul(self.ns_per_fuel);
+        let mut apps_left = n;
+        while apps_left > 0 {
+            let mut ran = false;
+            for (i, slot) in tasks.iter_mut().enumerate() {
+                let Some(task) = slot else { continue };
+                if !flags[i].0.swap(false, Ordering::AcqRel) {
+                    continue;
+                }
+                ran = true;
+                let mut cx = Context::from_waker(&wakers[i]);
+                match task.as_mut().poll(&mut cx) {
+                    Poll::Ready(result) => {
+                        *slot = None;
+                        if i < n {
+                            results[i] = result;
+                            apps_left -= 1;
+                        }
+                    }
+                    // Woken during its own poll: a guest yielding after a
+                    // slice of fuel. That slice took CPU time.
+                    Poll::Pending if flags[i].0.load(Ordering::Acquire) => {
+                        let mut world = lock(&self.world);
+                        let now = world.now_ns + slice_ns;
+                        world.advance_to(now);
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            let mut world = lock(&self.world);
+            if world.limit_ns.is_some_and(|limit| world.now_ns > limit) {
+                break;
+            }
+            if ran {
+                continue;
+            }
+            // Everything waits: jump to the next timer.
+            let Some((&(deadline, _), _)) = world.timers.first_key_value() else {
+                break;
+            };
+            if world.realtime {
+                std::thread::sleep(Duration::from_nanos(deadline - world.now_ns));
+            }
+            world.advance_to(deadline);
+        }
+        // Drop unfinished tasks (stopping their guests) before reporting.
+        drop(tasks);
+        results
+    }
+}
+
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// A virtual-time timer.
+pub struct Sleep {
+    world: Shared,
+    duration_ns: u64,
+    deadline: Option<u64>,
+}
+
+impl Sleep {
+    fn new(world: Shared, duration_ns: u64) -> Sleep {
+        Sleep {
+            world,
+            duration_ns,
+            deadline: None,
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let world = self.world.clone();
+        let mut world = lock(&world);
+        let duration = self.duration_ns;
+        let deadline = *self.deadline.get_or_insert_with(|| {
+            let until = world.now_ns.saturating_add(duration);
+            world.limit_ns.map_or(until, |limit| until.min(limit))
+        });
+        if world.now_ns >= deadline {
+            return Poll::Ready(());
+        }
+        let seq = world.next_timer;
+        world.next_timer += 1;
+        world.timers.insert((deadline, seq), cx.waker().clone());
+        Poll::Pending
+    }
+}
 
 /// A GPIO of the simulated board, usable as output, input or servo PWM.
 #[derive(Debug)]
 pub struct SimPin {
     pin: u32,
-    state: Shared,
+    world: Shared,
 }
 
 impl ErrorType for SimPin {
@@ -105,11 +420,11 @@ impl ErrorType for SimPin {
 
 impl OutputPin for SimPin {
     fn set_high(&mut self) -> Result<(), Infallible> {
-        self.state.borrow_mut().levels[self.pin as usize] = Some(true);
+        lock(&self.world).levels[self.pin as usize] = Some(true);
         Ok(())
     }
     fn set_low(&mut self) -> Result<(), Infallible> {
-        self.state.borrow_mut().levels[self.pin as usize] = Some(false);
+        lock(&self.world).levels[self.pin as usize] = Some(false);
         Ok(())
     }
 }
@@ -120,9 +435,9 @@ impl InputPin for SimPin {
         self.is_low().map(|low| !low)
     }
     fn is_low(&mut self) -> Result<bool, Infallible> {
-        let state = self.state.borrow();
-        let now = state.now_ms();
-        Ok(state
+        let world = lock(&self.world);
+        let now = world.now_ms();
+        Ok(world
             .presses
             .iter()
             .any(|p| p.pin == self.pin && p.from_ms <= now && now < p.to_ms))
@@ -138,152 +453,49 @@ impl SetDutyCycle for SimPin {
         u16::MAX
     }
     fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Infallible> {
-        self.state.borrow_mut().duty[self.pin as usize] = Some((duty, u16::MAX));
+        lock(&self.world).duty[self.pin as usize] = Some((duty, u16::MAX));
         Ok(())
     }
 }
 
-/// The virtual clock behind `timing.delay-ms`.
-#[derive(Debug)]
-pub struct SimDelay {
-    state: Shared,
-}
-
-impl DelayNs for SimDelay {
-    fn delay_ns(&mut self, ns: u32) {
-        let mut state = self.state.borrow_mut();
-        let mut until = state.now_ns + u64::from(ns);
-        if let Some(limit) = state.limit_ns {
-            until = until.min(limit);
-        }
-        if state.realtime {
-            std::thread::sleep(Duration::from_nanos(until - state.now_ns));
-        }
-        state.now_ns = until;
-    }
-}
-
-/// UART0 of the simulated board.
-#[derive(Debug)]
-pub struct SimUart {
-    state: Shared,
-}
-
-/// The scripted UART input ran out.
-#[derive(Debug)]
-pub struct Exhausted;
-
-impl embedded_io::Error for Exhausted {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        embedded_io::ErrorKind::Other
-    }
-}
-
-impl embedded_io::ErrorType for SimUart {
-    type Error = Exhausted;
-}
-
-impl embedded_io::Read for SimUart {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Exhausted> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let mut state = self.state.borrow_mut();
-        let byte = match &mut state.uart_in {
-            UartInput::Bytes(bytes) => bytes.pop_front(),
-            UartInput::Stdin => {
-                let mut b = [0u8];
-                match std::io::stdin().read(&mut b) {
-                    Ok(1) => Some(b[0]),
-                    _ => None,
-                }
-            }
-        };
-        match byte {
-            Some(b) => {
-                buf[0] = b;
-                Ok(1)
-            }
-            None => {
-                state.stop = Some(Stop::InputExhausted);
-                Err(Exhausted)
-            }
-        }
-    }
-}
-
-impl embedded_io::Write for SimUart {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Exhausted> {
-        self.state.borrow_mut().uart_out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> Result<(), Exhausted> {
-        Ok(())
-    }
-}
-
-/// The simulated Pico 2.
+/// One app's view of the simulated Pico 2.
 #[derive(Debug)]
 pub struct SimBoard {
-    state: Shared,
+    world: Shared,
+    app: usize,
     pins: Vec<SimPin>,
-    delay: SimDelay,
-    uart: SimUart,
-    echo: bool,
-    trace: Vec<TraceLine>,
 }
 
 impl SimBoard {
-    pub fn new(config: SimConfig) -> SimBoard {
-        let state = Rc::new(RefCell::new(State {
-            now_ns: 0,
-            limit_ns: config.time_limit_ms.map(|ms| ms.saturating_mul(1_000_000)),
-            realtime: config.realtime,
-            presses: config.presses,
-            levels: [None; 30],
-            duty: [None; 30],
-            uart_in: config.uart,
-            uart_out: Vec::new(),
-            stop: None,
-        }));
-        let pins = PINS
-            .map(|pin| SimPin {
-                pin,
-                state: state.clone(),
-            })
-            .collect();
-        SimBoard {
-            delay: SimDelay {
-                state: state.clone(),
-            },
-            uart: SimUart {
-                state: state.clone(),
-            },
-            pins,
-            state,
-            echo: config.echo,
-            trace: Vec::new(),
-        }
-    }
-
     fn pin(&mut self, pin: u32) -> Option<&mut SimPin> {
         self.pins.get_mut(usize::try_from(pin).ok()?)
     }
 
-    /// Every host call so far.
-    pub fn trace(&self) -> &[TraceLine] {
-        &self.trace
+    /// This app's host calls so far.
+    pub fn trace(&self) -> Vec<TraceLine> {
+        let world = lock(&self.world);
+        let name = &world.names[self.app];
+        world
+            .trace
+            .iter()
+            .filter(|l| &l.source == name)
+            .cloned()
+            .collect()
     }
 
-    /// Bytes the guest wrote to the UART.
+    /// Every line of the simulation's timeline (all apps and tasks).
+    pub fn timeline(&self) -> Vec<TraceLine> {
+        lock(&self.world).trace.clone()
+    }
+
+    /// Bytes the guests wrote to the UART.
     pub fn uart_output(&self) -> Vec<u8> {
-        self.state.borrow().uart_out.clone()
+        lock(&self.world).uart_out.clone()
     }
 
     /// The level last driven on `pin`, if it was driven.
     pub fn level(&self, pin: u32) -> Option<bool> {
-        self.state
-            .borrow()
+        lock(&self.world)
             .levels
             .get(pin as usize)
             .copied()
@@ -292,19 +504,13 @@ impl SimBoard {
 
     /// The PWM duty cycle last set on `pin`, as a fraction of the period.
     pub fn duty(&self, pin: u32) -> Option<f64> {
-        let duty = self
-            .state
-            .borrow()
-            .duty
-            .get(pin as usize)
-            .copied()
-            .flatten();
+        let duty = lock(&self.world).duty.get(pin as usize).copied().flatten();
         duty.map(|(d, max)| f64::from(d) / f64::from(max))
     }
 
     /// Virtual time elapsed.
     pub fn elapsed_ms(&self) -> u64 {
-        self.state.borrow().now_ms()
+        lock(&self.world).now_ms()
     }
 }
 
@@ -312,8 +518,6 @@ impl Board for SimBoard {
     type Output = SimPin;
     type Input = SimPin;
     type Servo = SimPin;
-    type Delay = SimDelay;
-    type Uart = SimUart;
 
     fn output(&mut self, pin: u32) -> Option<&mut SimPin> {
         self.pin(pin)
@@ -324,36 +528,66 @@ impl Board for SimBoard {
     fn servo(&mut self, pin: u32) -> Option<&mut SimPin> {
         self.pin(pin)
     }
-    fn delay(&mut self) -> &mut SimDelay {
-        &mut self.delay
+
+    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
+        Sleep::new(self.world.clone(), u64::from(ms) * 1_000_000)
     }
-    fn uart(&mut self) -> Option<&mut SimUart> {
-        Some(&mut self.uart)
+
+    fn has_uart(&self) -> bool {
+        true
     }
+
+    fn read_byte(&mut self) -> impl Future<Output = Result<u8, ()>> + Send + '_ {
+        let mut world = lock(&self.world);
+        let byte = match &mut world.uart_in {
+            UartInput::Bytes(bytes) => bytes.pop_front(),
+            UartInput::Stdin => {
+                let mut b = [0u8];
+                match std::io::stdin().read(&mut b) {
+                    Ok(1) => Some(b[0]),
+                    _ => None,
+                }
+            }
+        };
+        if byte.is_none() {
+            world.stops[self.app] = Some(Stop::InputExhausted);
+        }
+        std::future::ready(byte.ok_or(()))
+    }
+
+    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {
+        lock(&self.world).uart_out.push(byte);
+        std::future::ready(Ok(()))
+    }
+
     fn now_ms(&mut self) -> u64 {
-        self.state.borrow().now_ms()
+        lock(&self.world).now_ms()
     }
 
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
-        if self.echo {
-            println!("{}", TimelineLine { at_ms, event });
-        }
-        self.trace.push(TraceLine {
-            at_ms,
-            text: event.to_string(),
-        });
+        let mut world = lock(&self.world);
+        let name = world.names[self.app].clone();
+        world.record(at_ms, &name, event.to_string());
     }
 
     fn poll_stop(&mut self) -> Option<Stop> {
-        let mut state = self.state.borrow_mut();
-        if let Some(stop) = state.stop.take() {
+        let mut world = lock(&self.world);
+        if let Some(stop) = world.stops[self.app].take() {
             return Some(stop);
         }
-        match state.limit_ns {
-            Some(limit) if state.now_ns >= limit => Some(Stop::TimeLimit {
+        match world.limit_ns {
+            Some(limit) if world.now_ns >= limit => Some(Stop::TimeLimit {
                 ms: limit / 1_000_000,
             }),
             _ => None,
         }
     }
+}
+
+/// How a run ended for an app the simulation stopped at its time limit.
+pub fn time_limit_exit(sim: &Sim) -> Exit {
+    let world = lock(&sim.world);
+    Exit::Stopped(Stop::TimeLimit {
+        ms: world.limit_ns.unwrap_or(world.now_ns) / 1_000_000,
+    })
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use belljar_build::GuestCrate;
-use belljar_host::runtime::{Exit, Limits, Running, Runtime};
+use belljar_cli::run::SimApp;
+use belljar_host::runtime::{App, Exit, Limits, Runtime};
 use belljar_profile::Target;
 use belljar_sim::{SimBoard, SimConfig, TraceLine};
 
@@ -37,20 +38,25 @@ pub fn cwasm(name: &str, target: Target) -> &'static [u8] {
     })
 }
 
-/// An example guest instantiated on a simulated board (pulley64, the
-/// desktop path).
-pub fn start(name: &str, config: SimConfig) -> Running<SimBoard> {
-    start_with(name, config, Limits::default())
-}
-
-pub fn start_with(name: &str, config: SimConfig, limits: Limits) -> Running<SimBoard> {
+/// An example guest loaded through the real loader (pulley64, the desktop
+/// path), from a private copy of its bytes: `deserialize_raw` registers the
+/// bytes' address with Wasmtime's global code registry, so each live load
+/// needs its own copy (tests run in parallel).
+pub fn load(name: &str) -> App<SimBoard> {
     let runtime = Runtime::<SimBoard>::new().unwrap();
-    // `deserialize_raw` registers the bytes' address with Wasmtime's global
-    // code registry: each live load needs its own copy (tests run in parallel).
     let bytes: &'static [u8] = Box::leak(cwasm(name, Target::Pulley64).to_vec().into_boxed_slice());
     // SAFETY: built by belljar's own pipeline just now.
-    let app = unsafe { runtime.load(bytes) }.unwrap();
-    app.instantiate(SimBoard::new(config), limits).unwrap()
+    unsafe { runtime.load(bytes) }.unwrap()
+}
+
+/// An example guest instantiated alone on a simulated board.
+pub fn start(name: &str, config: SimConfig) -> SimApp {
+    SimApp::start(&load(name), name, config).unwrap()
+}
+
+pub fn start_with(name: &str, mut config: SimConfig, limits: Limits) -> SimApp {
+    config.limits = limits;
+    start(name, config)
 }
 
 /// Runs `name` for `ms` of virtual time and returns its timeline.
