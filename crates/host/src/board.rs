@@ -232,21 +232,23 @@ impl fmt::Display for Stop {
 impl core::error::Error for Stop {}
 
 /// A timeline line as the simulator and every board console print it:
-/// `[   1.500 s] gpio.set-low(25)  pin 25 = low`. Cross-target tests compare
-/// these lines, so there is one formatter for all.
-pub struct TimelineLine<'a, 'b> {
+/// `[   1.500 s] gpio.set-low(25)  pin 25 = low`, or with several apps
+/// `[   1.500 s] blinky: gpio.set-low(25)  pin 25 = low`. Cross-target tests
+/// compare these lines, so there is one formatter for all.
+pub struct TimelineLine<'a, E> {
     pub at_ms: u64,
-    pub event: &'a Event<'b>,
+    /// The app (or firmware task) the line is from, when several share the
+    /// console.
+    pub source: Option<&'a str>,
+    pub event: E,
 }
 
-impl fmt::Display for TimelineLine<'_, '_> {
+impl<E: fmt::Display> fmt::Display for TimelineLine<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{:>4}.{:03} s] {}",
-            self.at_ms / 1000,
-            self.at_ms % 1000,
-            self.event
-        )
+        write!(f, "[{:>4}.{:03} s] ", self.at_ms / 1000, self.at_ms % 1000)?;
+        if let Some(source) = self.source {
+            write!(f, "{source}: ")?;
+        }
+        self.event.fmt(f)
     }
 }

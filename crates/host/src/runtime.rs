@@ -428,7 +428,7 @@ impl Trapped {
 impl fmt::Display for Trapped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            TrapKind::Host => write!(f, "error: {}", self.message)?,
+            TrapKind::Host => f.write_str(&self.message)?,
             _ => write!(f, "guest trapped: {}", self.message)?,
         }
         if !self.backtrace.is_empty() {

@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use belljar_host::runtime::{Exit, Limits};
-use belljar_host::{Access, Board, Claims, Event, Stop};
+use belljar_host::{Access, Board, Claims, Event, Stop, TimelineLine};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
@@ -126,13 +126,14 @@ impl World {
 
     fn record(&mut self, at_ms: u64, source: &str, text: String) {
         if self.echo {
-            // One app: exactly the board console's format (`TimelineLine`).
-            let stamp = Stamp(at_ms);
-            if self.names.len() == 1 && self.names[0] == source {
-                println!("{stamp} {text}");
-            } else {
-                println!("{stamp} {source}: {text}");
-            }
+            // One app: exactly the board console's format, unprefixed.
+            let alone = self.names.len() == 1 && self.names[0] == source;
+            let line = TimelineLine {
+                at_ms,
+                source: (!alone).then_some(source),
+                event: &text,
+            };
+            println!("{line}");
         }
         self.trace.push(TraceLine {
             at_ms,
@@ -152,15 +153,6 @@ impl World {
             }
             entry.remove().wake();
         }
-    }
-}
-
-/// `[   1.500 s]`, as in [`TimelineLine`].
-struct Stamp(u64);
-
-impl std::fmt::Display for Stamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "[{:>4}.{:03} s]", self.0 / 1000, self.0 % 1000)
     }
 }
 

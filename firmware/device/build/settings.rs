@@ -4,7 +4,9 @@
 //!
 //! | variable | meaning |
 //! | --- | --- |
-//! | `BELLJAR_GUEST` | path of the pulley32 `.cwasm` to embed (absolute, or relative to `firmware/`) |
+//! | `BELLJAR_GUEST` | path(s) of the pulley32 `.cwasm`(s) to embed, comma-separated (absolute, or relative to `firmware/`); several run side by side |
+//! | `BELLJAR_HEARTBEAT_MS` | print a firmware heartbeat line at this period (shows the firmware keeps running beside the guests) |
+//! | `BELLJAR_FIBER_STACK` | native stack per running guest, bytes |
 //! | `BELLJAR_FOR_MS` | stop the guest after this much board time (like `belljar run --for`) |
 //! | `BELLJAR_PRESS` | scripted button presses, `PIN@START..END[,...]`, e.g. `15@1205ms..1805ms` |
 //! | `BELLJAR_UART_IDLE_MS` | stop a guest waiting for UART input after this long without any |
@@ -49,39 +51,42 @@ pub fn memory_x() {
     println!("cargo:rerun-if-changed=../../device/build/settings.rs");
 }
 
-/// The settings as Rust constants: `GUEST`, `GUEST_NAME`, `FOR_MS`,
+/// The settings as Rust constants: `GUESTS`, `HEARTBEAT_MS`, `FIBER_STACK`, `FOR_MS`,
 /// `UART_IDLE_MS`, `WATCHDOG_FUEL`, `TOTAL_FUEL`, `WASM_STACK`, `HEAP`,
 /// `COPY_ARTIFACT`, `TRACE` and `PRESSES` (`belljar_device::Press`es).
 pub fn rust_source() -> String {
     let mut s = String::new();
-    match var("BELLJAR_GUEST") {
-        Some(path) => {
-            let path = Path::new(&path);
-            let path = if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                // Relative to the firmware workspace, where cargo is run.
-                manifest_dir().join("../..").join(path)
-            };
-            let path = path.canonicalize().unwrap_or_else(|e| {
-                fail(&format!(
-                    "BELLJAR_GUEST={}: {e}; build one with `belljar build <guest> --target pulley32`",
-                    path.display()
-                ))
-            });
-            println!("cargo:rerun-if-changed={}", path.display());
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            writeln!(s, "pub static GUEST: &[u8] = include_bytes!({:?});", path).unwrap();
-            writeln!(s, "pub const GUEST_NAME: &str = {name:?};").unwrap();
-        }
-        None => {
-            println!(
-                "cargo:warning=BELLJAR_GUEST is not set: the firmware embeds no guest and will say so"
-            );
-            writeln!(s, "pub static GUEST: &[u8] = &[];").unwrap();
-            writeln!(s, "pub const GUEST_NAME: &str = \"\";").unwrap();
-        }
+    // One or more guests, comma-separated; each runs as its own app.
+    let guests: Vec<PathBuf> = var("BELLJAR_GUEST")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(guest_path)
+                .collect()
+        })
+        .unwrap_or_default();
+    if guests.is_empty() {
+        println!(
+            "cargo:warning=BELLJAR_GUEST is not set: the firmware embeds no guest and will say so"
+        );
     }
+    s.push_str("pub static GUESTS: &[belljar_device::Guest] = &[\n");
+    for path in &guests {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = file.split('.').next().unwrap_or(&file).to_string();
+        writeln!(
+            s,
+            "    belljar_device::Guest {{ name: {name:?}, cwasm: include_bytes!({path:?}) }},"
+        )
+        .unwrap();
+    }
+    s.push_str("];\n");
+    let heartbeat = var("BELLJAR_HEARTBEAT_MS").map(|v| duration_ms("BELLJAR_HEARTBEAT_MS", &v));
+    writeln!(s, "pub const HEARTBEAT_MS: Option<u64> = {heartbeat:?};").unwrap();
+    let fiber = var("BELLJAR_FIBER_STACK").map(|v| number("BELLJAR_FIBER_STACK", &v) as usize);
+    writeln!(s, "pub const FIBER_STACK: Option<usize> = {fiber:?};").unwrap();
 
     let for_ms = var("BELLJAR_FOR_MS").map(|v| duration_ms("BELLJAR_FOR_MS", &v));
     writeln!(s, "pub const FOR_MS: Option<u64> = {for_ms:?};").unwrap();
@@ -113,6 +118,23 @@ pub fn rust_source() -> String {
     }
     s.push_str("];\n");
     s
+}
+
+/// A guest path: absolute, or relative to the firmware workspace (where
+/// cargo is run).
+fn guest_path(path: &str) -> PathBuf {
+    let path = Path::new(path);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        manifest_dir().join("../..").join(path)
+    };
+    path.canonicalize().unwrap_or_else(|e| {
+        fail(&format!(
+            "BELLJAR_GUEST={}: {e}; build one with `belljar build <guest> --target pulley32`",
+            path.display()
+        ))
+    })
 }
 
 /// Writes `source` to `$OUT_DIR/settings.rs`.

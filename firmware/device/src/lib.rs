@@ -20,21 +20,30 @@ extern crate alloc;
 pub mod fault;
 pub mod heap;
 pub mod ram;
+pub mod stacks;
 mod support;
 mod tls;
 
+use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 pub use belljar_host;
 use belljar_host::runtime::{Exit, Limits, Runtime, TrapKind};
-use belljar_host::{Board, wasmtime};
+use belljar_host::{Access, Board, Claims, Stop, wasmtime};
 use belljar_profile::Target;
-pub use support::{Press, RunLimits, UartStopped, console_needs_newline, guest_wrote};
+use embassy_futures::select::{Either, select};
+use embassy_time::{Instant, Timer};
+use futures_util::future::join_all;
+pub use support::{Press, RunLimits, console_needs_newline, guest_wrote};
 
 /// Pulley stack per guest (bytes, heap-allocated per Store). Deep enough for
 /// the example guests (their shadow stack lives in linear memory, not here);
 /// a guest that recurses deeper traps with a stack overflow, the board stays up.
 pub const DEFAULT_WASM_STACK: usize = 4096;
+
+/// Native stack of each running guest's fiber (bytes, from the heap). The
+/// peak use is measured ([`stacks::peak`]) and printed on the console.
+pub const DEFAULT_FIBER_STACK: usize = 6 * 1024;
 
 /// How a guest is run.
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +60,13 @@ pub struct Settings {
     /// A monotonic instruction (or cycle) counter of the board, if it has
     /// one: [`Report::counts`] then says what each step cost.
     pub counter: Option<fn() -> u64>,
+    /// Native stack of each running guest (a fiber: the Pulley interpreter
+    /// and the host functions it calls run on it), bytes, from the heap.
+    pub fiber_stack: usize,
+    /// Stop every guest at this embassy time (ms), if set.
+    pub time_limit_ms: Option<u64>,
+    /// Embassy time (ms) at which the guests were handed the board.
+    pub board_start_ms: u64,
 }
 
 impl Default for Settings {
@@ -60,6 +76,9 @@ impl Default for Settings {
             max_wasm_stack: DEFAULT_WASM_STACK,
             copy_artifact: false,
             counter: None,
+            fiber_stack: DEFAULT_FIBER_STACK,
+            time_limit_ms: None,
+            board_start_ms: 0,
         }
     }
 }
@@ -76,6 +95,7 @@ impl Settings {
             limits: Limits {
                 watchdog_fuel: watchdog_fuel.unwrap_or(defaults.watchdog_fuel),
                 total_fuel: total_fuel.or(defaults.total_fuel),
+                ..defaults
             },
             max_wasm_stack: max_wasm_stack.unwrap_or(DEFAULT_WASM_STACK),
             ..Settings::default()
@@ -95,19 +115,20 @@ impl From<Limits> for Settings {
 /// How a run ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The engine could not be made or the artifact does not fit this board.
+    /// The engine could not be made or an artifact does not fit this board.
     LoadFailed,
-    /// The guest ran (or failed to instantiate, as a trap).
-    Exited(Exit),
+    /// The guests ran (or failed to instantiate, as a trap).
+    Ran { trapped: bool },
 }
 
 impl Outcome {
-    /// The process-style status a board reports: 0 when the guest returned
-    /// or the board stopped it, 1 when it trapped or could not be loaded.
+    /// The process-style status a board reports: 0 when every guest
+    /// returned or the board stopped it, 1 when one trapped or could not be
+    /// loaded.
     pub fn status(&self) -> u32 {
         match self {
-            Outcome::Exited(Exit::Returned | Exit::Stopped(_)) => 0,
-            Outcome::Exited(Exit::Trapped(_)) | Outcome::LoadFailed => 1,
+            Outcome::Ran { trapped: false } => 0,
+            Outcome::Ran { trapped: true } | Outcome::LoadFailed => 1,
         }
     }
 }
@@ -116,8 +137,11 @@ impl Outcome {
 #[derive(Debug)]
 pub struct Report {
     pub outcome: Outcome,
-    /// Board time when the guest ended (ms since the board was handed over).
+    /// Each app's exit, in the order given.
+    pub apps: Vec<AppReport>,
+    /// Board time when the guests ended (ms since they were handed the board).
     pub board_ms: u64,
+    /// Host calls and fuel of the first app.
     pub host_calls: u64,
     pub fuel: u64,
     /// Heap bytes in use after each step (what each step keeps).
@@ -221,21 +245,37 @@ impl fmt::Display for HeapUse {
     }
 }
 
-/// Loads `cwasm` (a pulley32 component built by `belljar build`), runs its
-/// `run` export on `board` and prints how it ended on `console`. Never
-/// panics on a bad artifact: a load error is printed and reported.
+/// One app the firmware runs: a pulley32 component built by `belljar build`.
+#[derive(Clone, Copy, Debug)]
+pub struct Guest {
+    pub name: &'static str,
+    pub cwasm: &'static [u8],
+}
+
+/// Loads each guest, instantiates it on its own board view (own Store,
+/// linear memory and fuel) and runs their `run` exports concurrently on the
+/// embassy executor, beside the firmware's other tasks: a guest that waits
+/// lets the others run, and one that computes yields every
+/// `limits.yield_fuel`. Prints how each ended on `console` and never panics
+/// on a bad artifact: a load error is printed and reported.
 ///
-/// The `.cwasm` must be trusted (see `Runtime::load`): boards embed it at
-/// build time.
-pub fn run_guest<B: Board + 'static>(
-    board: B,
-    cwasm: &'static [u8],
+/// The first guest's boot steps are counted ([`Report::counts`]); with
+/// several guests the later ones' load and instantiation are added to those
+/// steps.
+///
+/// The `.cwasm`s must be trusted (see `Runtime::load`): boards embed them at
+/// build time. Each must be distinct bytes (Wasmtime registers code by
+/// address).
+pub async fn run_guests<B: Board>(
+    guests: &[Guest],
+    mut board: impl FnMut(usize) -> B,
     console: &mut impl Write,
     settings: impl Into<Settings>,
 ) -> Report {
     let settings = settings.into();
     let mut report = Report {
         outcome: Outcome::LoadFailed,
+        apps: Vec::new(),
         board_ms: 0,
         host_calls: 0,
         fuel: 0,
@@ -245,7 +285,7 @@ pub fn run_guest<B: Board + 'static>(
     let mut counts = Counts::default();
     let mut meter = Meter::new(settings.counter);
     let in_use = || Some(heap::stats().in_use);
-    let engine = match engine(settings.max_wasm_stack) {
+    let engine = match engine(&settings) {
         Ok(engine) => engine,
         Err(e) => {
             let _ = writeln!(console, "error: cannot create the engine: {e}");
@@ -263,45 +303,106 @@ pub fn run_guest<B: Board + 'static>(
     };
     counts.linker = meter.lap();
     report.heap.runtime = in_use();
-    // SAFETY: the artifact is embedded in the firmware at build time from a
-    // `belljar build` output; this is the only load of these bytes.
-    let loaded = unsafe {
-        if settings.copy_artifact {
-            runtime.load_copied(cwasm)
-        } else {
-            runtime.load(cwasm)
+    let mut apps = Vec::new();
+    for guest in guests {
+        // SAFETY: the artifacts are embedded in the firmware at build time
+        // from `belljar build` outputs; each is loaded once.
+        let loaded = unsafe {
+            if settings.copy_artifact {
+                runtime.load_copied(guest.cwasm)
+            } else {
+                runtime.load(guest.cwasm)
+            }
+        };
+        match loaded {
+            Ok(app) => apps.push(app),
+            Err(e) => {
+                let _ = writeln!(console, "error: cannot load {}: {e}", guest.name);
+                return report.with_peak();
+            }
         }
-    };
-    let app = match loaded {
-        Ok(app) => app,
-        Err(e) => {
-            let _ = writeln!(console, "error: cannot load the app: {e}");
-            return report.with_peak();
-        }
-    };
+    }
     counts.load = meter.lap();
     report.heap.load = in_use();
-    let mut running = match app.instantiate(board, settings.limits) {
-        Ok(running) => running,
-        Err(exit) => {
-            report.outcome = Outcome::Exited(exit);
-            print_outcome(console, &report);
-            return report.with_peak();
+    // Guests run on fiber stacks in the heap, below the main stack region
+    // that MSPLIM guards (cortex-m-rt's `set-msplim`): from here on the
+    // limit is the start of RAM. Deserialization, the deepest main-stack
+    // user, ran with the guard.
+    ram::lower_stack_limit();
+    let claims = Claims::new(guests.iter().map(|g| g.name));
+    let mut running = Vec::new();
+    for (i, (guest, app)) in guests.iter().zip(&apps).enumerate() {
+        let access = Access::all().shared(claims.clone(), claims.app(i));
+        match app.instantiate(board(i), access, settings.limits).await {
+            Ok(r) => running.push((i, r)),
+            Err(exit) => report.apps.push(AppReport::new(guest.name, exit)),
         }
-    };
+    }
     counts.instantiate = meter.lap();
     report.heap.instantiate = in_use();
-    let exit = running.run();
+    let limit = settings.time_limit_ms;
+    let runs = running.iter_mut().map(|(i, r)| {
+        let name = guests[*i].name;
+        async move {
+            let exit = match limit {
+                None => r.run().await,
+                Some(ms) => match select(r.run(), Timer::at(Instant::from_millis(ms))).await {
+                    Either::First(exit) => exit,
+                    Either::Second(()) => Exit::Stopped(Stop::TimeLimit {
+                        ms: ms - settings.board_start_ms,
+                    }),
+                },
+            };
+            let mut app = AppReport::new(name, exit);
+            app.host_calls = r.store().data().host_calls;
+            app.fuel = r.fuel_used();
+            app
+        }
+    });
+    let exits = join_all(runs).await;
     counts.run = meter.lap();
     if settings.counter.is_some() {
         report.counts = Some(counts);
     }
-    report.board_ms = running.board_mut().now_ms();
-    report.host_calls = running.store().data().host_calls;
-    report.fuel = running.fuel_used();
-    report.outcome = Outcome::Exited(exit);
-    print_outcome(console, &report);
+    if let Some((_, first)) = running.first_mut() {
+        report.board_ms = first.board_mut().now_ms();
+    }
+    report.apps.extend(exits);
+    if let Some(first) = report.apps.first() {
+        report.host_calls = first.host_calls;
+        report.fuel = first.fuel;
+    }
+    let several = guests.len() > 1;
+    for app in &report.apps {
+        print_outcome(console, app, several, report.board_ms);
+    }
+    report.outcome = Outcome::Ran {
+        trapped: report
+            .apps
+            .iter()
+            .any(|a| matches!(a.exit, Exit::Trapped(_))),
+    };
     report.with_peak()
+}
+
+/// How one app ended.
+#[derive(Debug)]
+pub struct AppReport {
+    pub name: &'static str,
+    pub exit: Exit,
+    pub host_calls: u64,
+    pub fuel: u64,
+}
+
+impl AppReport {
+    fn new(name: &'static str, exit: Exit) -> Self {
+        AppReport {
+            name,
+            exit,
+            host_calls: 0,
+            fuel: 0,
+        }
+    }
 }
 
 impl Report {
@@ -311,38 +412,44 @@ impl Report {
     }
 }
 
-/// The belljar profile's engine, with this board's Pulley stack size (a
-/// runtime-only setting: artifacts load the same).
-fn engine(max_wasm_stack: usize) -> wasmtime::Result<wasmtime::Engine> {
+/// The belljar profile's engine, with this board's Pulley and fiber stack
+/// sizes (runtime-only settings: artifacts load the same).
+fn engine(settings: &Settings) -> wasmtime::Result<wasmtime::Engine> {
     let mut config = belljar_profile::config(Target::Pulley32)?;
-    config.max_wasm_stack(max_wasm_stack);
+    config.max_wasm_stack(settings.max_wasm_stack);
+    config.async_stack_size(settings.fiber_stack);
+    config.with_host_stack(alloc::sync::Arc::new(stacks::PaintedStacks));
     wasmtime::Engine::new(&config)
 }
 
 /// `error: guest trapped: ...` (with the guest backtrace) or `stopped: ...`,
-/// then what the guest did, as the simulator says it.
-fn print_outcome(console: &mut impl Write, report: &Report) {
-    let summary = Summary(report);
-    let _ = match &report.outcome {
-        Outcome::LoadFailed => Ok(()),
-        Outcome::Exited(Exit::Trapped(trap)) => writeln!(
+/// then what the guest did, as the simulator says it; prefixed with the
+/// app's name when several run.
+fn print_outcome(console: &mut impl Write, app: &AppReport, several: bool, board_ms: u64) {
+    let who = Who(several.then_some(app.name));
+    let summary = format_args!(
+        "{board_ms} board ms, {} host calls, {} fuel",
+        app.host_calls, app.fuel
+    );
+    let _ = match &app.exit {
+        Exit::Trapped(trap) => writeln!(
             console,
-            "error: {trap}\ntrap kind: {}\nafter {summary}; the board is unaffected",
+            "{who}error: {trap}\n{who}trap kind: {}\n{who}after {summary}; the board is unaffected",
             kind_name(&trap.kind)
         ),
-        Outcome::Exited(exit) => writeln!(console, "{exit} after {summary}"),
+        exit => writeln!(console, "{who}{exit} after {summary}"),
     };
 }
 
-struct Summary<'a>(&'a Report);
+/// `name: ` when several apps share the console.
+struct Who(Option<&'static str>);
 
-impl fmt::Display for Summary<'_> {
+impl fmt::Display for Who {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} board ms, {} host calls, {} fuel",
-            self.0.board_ms, self.0.host_calls, self.0.fuel
-        )
+        match self.0 {
+            Some(name) => write!(f, "{name}: "),
+            None => Ok(()),
+        }
     }
 }
 
@@ -358,28 +465,29 @@ pub fn kind_name(kind: &TrapKind) -> &'static str {
 }
 
 /// The first console line of every board (`belljar <board>: <guest> (<n>
-/// bytes), heap .., RAM ..<extra>`); when no guest was embedded it also says
-/// how to embed one and returns `false`.
+/// bytes)[, <guest> (<n> bytes)...], heap .., RAM ..<extra>`); when no guest
+/// was embedded it also says how to embed one and returns `false`.
 pub fn announce(
     console: &mut impl Write,
     board: &str,
-    guest_name: &str,
-    guest: &[u8],
+    guests: &[Guest],
     heap_size: usize,
     extra: impl fmt::Display,
 ) -> bool {
-    let name = if guest_name.is_empty() {
-        "no guest"
-    } else {
-        guest_name
-    };
+    let _ = write!(console, "belljar {board}: ");
+    if guests.is_empty() {
+        let _ = write!(console, "no guest (0 bytes)");
+    }
+    for (i, guest) in guests.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(console, "{sep}{} ({} bytes)", guest.name, guest.cwasm.len());
+    }
     let _ = writeln!(
         console,
-        "belljar {board}: {name} ({} bytes), heap {heap_size} bytes, RAM {} bytes{extra}",
-        guest.len(),
+        ", heap {heap_size} bytes, RAM {} bytes{extra}",
         ram::total(),
     );
-    if guest.is_empty() {
+    if guests.is_empty() {
         let _ = writeln!(
             console,
             "error: no guest embedded: build the firmware with \
@@ -388,4 +496,21 @@ pub fn announce(
         return false;
     }
     true
+}
+
+/// A firmware task beside the guests: every `period_ms` of embassy time it
+/// calls `beat(n, at_ms, late_ns)`, where `late_ns` is how far after its
+/// tick the beat ran by the board's fine clock `now_ns` (the measure of how
+/// well the firmware keeps its own duties while guests run).
+#[embassy_executor::task]
+pub async fn heartbeat(period_ms: u64, now_ns: fn() -> u64, beat: fn(u32, u64, u64)) {
+    let mut next = Instant::now().as_millis() + period_ms;
+    let mut n = 0;
+    loop {
+        Timer::at(Instant::from_millis(next)).await;
+        n += 1;
+        let late_ns = now_ns().saturating_sub(next * 1_000_000);
+        beat(n, next, late_ns);
+        next += period_ms;
+    }
 }

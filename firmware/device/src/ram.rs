@@ -35,6 +35,14 @@ pub fn statics() -> usize {
     unsafe { addr(&_stack_end) - addr(&_ram_start) }
 }
 
+/// Moves the main stack limit (MSPLIM) down to the start of RAM, so that
+/// code running on stacks allocated in the heap (Wasmtime fibers) does not
+/// trip it.
+pub fn lower_stack_limit() {
+    // SAFETY: only lowers the limit; the stack pointer is above it.
+    unsafe { cortex_m::register::msplim::write(addr(&_ram_start) as u32) };
+}
+
 /// Deepest native stack use so far (bytes).
 pub fn stack_peak() -> usize {
     // SAFETY: as above; the painted region is plain RAM inside ours.
@@ -70,6 +78,14 @@ impl fmt::Display for MemoryLine {
             stack_size(),
             statics(),
             total()
-        )
+        )?;
+        let (fiber_peak, fiber_size) = crate::stacks::peak();
+        if fiber_size != 0 {
+            write!(
+                f,
+                ", fiber stack peak {fiber_peak} of {fiber_size} bytes (in the heap)"
+            )?;
+        }
+        Ok(())
     }
 }

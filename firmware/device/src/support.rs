@@ -52,14 +52,13 @@ impl RunLimits {
         }
     }
 
-    /// Waits for a UART byte: polls `try_read`, calling `wait` between polls
-    /// (sleep or spin), until a byte comes, the time limit is reached or no
-    /// byte came for `uart_idle_ms`.
-    pub fn read_byte(
+    /// Waits for a UART byte: polls `try_read` every millisecond (the
+    /// executor runs other tasks or the CPU sleeps in between) until a byte
+    /// comes, the time limit is reached or no byte came for `uart_idle_ms`.
+    pub async fn read_byte(
         &self,
         mut try_read: impl FnMut() -> Option<u8>,
         mut now_ms: impl FnMut() -> u64,
-        mut wait: impl FnMut(),
     ) -> Result<u8, Stop> {
         let waiting_since = now_ms();
         loop {
@@ -75,45 +74,7 @@ impl RunLimits {
             {
                 return Err(Stop::InputExhausted);
             }
-            wait();
-        }
-    }
-}
-
-/// A guest UART read ended without a byte: the time limit or the UART idle
-/// limit came first (the board's `poll_stop` then reports why).
-#[derive(Debug)]
-pub struct UartStopped;
-
-impl embedded_io::Error for UartStopped {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        embedded_io::ErrorKind::TimedOut
-    }
-}
-
-impl RunLimits {
-    /// `embedded_io::Read::read` of a guest UART: one byte into `buf` by
-    /// [`RunLimits::read_byte`], or the reason to stop kept in `stop`.
-    pub fn read_into(
-        &self,
-        buf: &mut [u8],
-        stop: &mut Option<Stop>,
-        try_read: impl FnMut() -> Option<u8>,
-        now_ms: impl FnMut() -> u64,
-        wait: impl FnMut(),
-    ) -> Result<usize, UartStopped> {
-        let Some(first) = buf.first_mut() else {
-            return Ok(0);
-        };
-        match self.read_byte(try_read, now_ms, wait) {
-            Ok(byte) => {
-                *first = byte;
-                Ok(1)
-            }
-            Err(why) => {
-                *stop = Some(why);
-                Err(UartStopped)
-            }
+            embassy_time::Timer::after_millis(1).await;
         }
     }
 }

@@ -1,15 +1,16 @@
 //! The mps2-an505 as guests see it: GPIO 0..=29 like a Pico 2 (pin 25, the
 //! LED, drives FPGA IO LED0; the others are recorded outputs), scripted
-//! buttons, software servo PWM, SysTick delays and UART0.
+//! buttons, software servo PWM, embassy-time delays and UART0. Each app gets
+//! its own `Mps2Board` view; the host decides who owns which pin.
 
 use core::convert::Infallible;
 use core::fmt::Write as _;
+use core::future::Future;
 use core::ptr::{read_volatile, write_volatile};
 
 use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
-use belljar_device::{Press, RunLimits, UartStopped};
-use cortex_m::peripheral::SYST;
-use embedded_hal::delay::DelayNs;
+use belljar_device::{Press, RunLimits};
+use embassy_time::{Instant, Timer};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
@@ -83,7 +84,7 @@ impl InputPin for Button {
         self.is_low().map(|low| !low)
     }
     fn is_low(&mut self) -> Result<bool, Infallible> {
-        Ok(Press::held(settings::PRESSES, self.pin, clock::now_ms()))
+        Ok(Press::held(settings::PRESSES, self.pin, board_ms()))
     }
 }
 
@@ -107,94 +108,49 @@ impl SetDutyCycle for Servo {
     }
 }
 
-/// `timing.delay-ms`: sleeps on the SysTick clock. A delay ends when the
-/// board's millisecond clock has advanced by the requested amount, so board
-/// time and the timeline advance in whole milliseconds, as on the simulator.
-/// It is cut short at the time limit, if any.
-#[derive(Debug)]
-pub struct Delay;
+/// Embassy time (ms) at which the guests were handed the board: board time
+/// counts from there, as on the simulator.
+static START_MS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-impl DelayNs for Delay {
-    fn delay_ns(&mut self, ns: u32) {
-        let ms = u64::from(ns / 1_000_000);
-        if ms > 0 {
-            self.delay_ms(ms as u32);
-        }
-        clock::spin_ns(u64::from(ns % 1_000_000));
-    }
-
-    fn delay_us(&mut self, us: u32) {
-        if us >= 1000 {
-            self.delay_ms(us / 1000);
-        }
-        clock::spin_ns(u64::from(us % 1000) * 1000);
-    }
-
-    fn delay_ms(&mut self, ms: u32) {
-        let until = LIMITS.delay_end_ms(clock::now_ms(), ms);
-        clock::sleep_until_ms(until);
-    }
+/// Marks now as board time 0.
+pub fn start_board_time() -> u64 {
+    let now = clock::now_ms();
+    START_MS.store(now as u32, core::sync::atomic::Ordering::Relaxed);
+    now
 }
 
-/// UART0 as the guests' `uart`. Reads block (sleeping between ticks) until a
-/// byte arrives, the time limit is reached, or no input came for
-/// `BELLJAR_UART_IDLE_MS`.
-#[derive(Debug, Default)]
-pub struct Uart {
-    stop: Option<Stop>,
+/// Embassy time (ms) of board time 0.
+pub fn start_ms() -> u64 {
+    u64::from(START_MS.load(core::sync::atomic::Ordering::Relaxed))
 }
 
-impl embedded_io::ErrorType for Uart {
-    type Error = UartStopped;
+/// Milliseconds since [`start_board_time`].
+pub fn board_ms() -> u64 {
+    clock::now_ms() - u64::from(START_MS.load(core::sync::atomic::Ordering::Relaxed))
 }
 
-impl embedded_io::Read for Uart {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartStopped> {
-        LIMITS.read_into(
-            buf,
-            &mut self.stop,
-            uart::try_read,
-            clock::now_ms,
-            cortex_m::asm::wfi,
-        )
-    }
-}
-
-impl embedded_io::Write for Uart {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, UartStopped> {
-        buf.iter().copied().for_each(uart::write_guest_byte);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> Result<(), UartStopped> {
-        Ok(())
-    }
-}
-
-/// The board handed to a guest.
+/// One app's view of the board.
 pub struct Mps2Board {
+    /// Prefix of this app's console lines when several apps run.
+    name: Option<&'static str>,
     outputs: [Output; PINS],
     buttons: [Button; PINS],
     servos: [Servo; PINS],
-    delay: Delay,
-    uart: Uart,
+    stop: Option<Stop>,
 }
 
 impl Mps2Board {
-    /// The board, with its clock restarted at 0 ms: board time counts from
-    /// the moment the guest is handed the board, as on the simulator.
-    pub fn new(syst: &mut SYST) -> Self {
-        let board = Mps2Board {
+    pub fn new(name: Option<&'static str>) -> Self {
+        Mps2Board {
+            name,
             outputs: core::array::from_fn(|pin| Output {
                 pin: pin as u32,
                 level: None,
             }),
             buttons: core::array::from_fn(|pin| Button { pin: pin as u32 }),
             servos: core::array::from_fn(|_| Servo::default()),
-            delay: Delay,
-            uart: Uart::default(),
-        };
-        clock::restart(syst);
-        board
+            stop: None,
+        }
     }
 }
 
@@ -206,8 +162,6 @@ impl Board for Mps2Board {
     type Output = Output;
     type Input = Button;
     type Servo = Servo;
-    type Delay = Delay;
-    type Uart = Uart;
 
     fn output(&mut self, pin: u32) -> Option<&mut Output> {
         self.outputs.get_mut(index(pin)?)
@@ -218,26 +172,55 @@ impl Board for Mps2Board {
     fn servo(&mut self, pin: u32) -> Option<&mut Servo> {
         self.servos.get_mut(index(pin)?)
     }
-    fn delay(&mut self) -> &mut Delay {
-        &mut self.delay
+
+    /// Ends when the millisecond clock has advanced by `ms` (board time
+    /// moves in whole milliseconds, as on the simulator), cut short at the
+    /// time limit.
+    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
+        let start = start_ms();
+        let end = LIMITS.delay_end_ms(board_ms(), ms);
+        Timer::at(Instant::from_millis(start + end))
     }
-    fn uart(&mut self) -> Option<&mut Uart> {
-        Some(&mut self.uart)
+
+    fn has_uart(&self) -> bool {
+        true
     }
+
+    /// Waits for a byte on UART0 until the time limit, or until no input
+    /// came for `BELLJAR_UART_IDLE_MS`.
+    fn read_byte(&mut self) -> impl Future<Output = Result<u8, ()>> + Send + '_ {
+        async move {
+            LIMITS
+                .read_byte(uart::try_read, board_ms)
+                .await
+                .map_err(|stop| self.stop = Some(stop))
+        }
+    }
+
+    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {
+        uart::write_guest_byte(byte);
+        core::future::ready(Ok(()))
+    }
+
     fn now_ms(&mut self) -> u64 {
-        clock::now_ms()
+        board_ms()
     }
 
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
         if settings::TRACE {
-            let _ = writeln!(uart::Console, "{}", TimelineLine { at_ms, event });
+            let line = TimelineLine {
+                at_ms,
+                source: self.name,
+                event,
+            };
+            let _ = writeln!(uart::Console, "{line}");
         }
     }
 
     fn poll_stop(&mut self) -> Option<Stop> {
-        if let Some(stop) = self.uart.stop.take() {
+        if let Some(stop) = self.stop.take() {
             return Some(stop);
         }
-        LIMITS.time_limit(clock::now_ms())
+        LIMITS.time_limit(board_ms())
     }
 }

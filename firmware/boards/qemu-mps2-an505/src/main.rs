@@ -1,6 +1,8 @@
-//! belljar firmware for QEMU's `mps2-an505` (Cortex-M33): runs the guest
-//! embedded at build time (`BELLJAR_GUEST`, see build.rs), prints its
-//! timeline and outcome on UART0, then ends QEMU through semihosting with
+//! belljar firmware for QEMU's `mps2-an505` (Cortex-M33): runs the guests
+//! embedded at build time (`BELLJAR_GUEST`, see build.rs) side by side on
+//! the embassy executor, with a firmware heartbeat task beside them
+//! (`BELLJAR_HEARTBEAT_MS`), prints their timeline and outcome on UART0,
+//! then ends QEMU through semihosting with
 //! status 0 (returned or stopped), 1 (trap or load error), 2 (firmware
 //! panic) or 3 (hard fault, e.g. native stack overflow).
 //!
@@ -22,14 +24,16 @@ use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
+use belljar_device::belljar_host::TimelineLine;
 use belljar_device::ram;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::{ExceptionFrame, exception};
+use embassy_executor::Spawner;
 
 use crate::board::Mps2Board;
 use crate::uart::Console;
 
-/// Heap for Wasmtime and the guest (its linear memory, Pulley stack, store).
-/// The native stack gets the rest of RAM (memory.x).
+/// Heap for Wasmtime and the guests (linear memories, Pulley stacks, fiber
+/// stacks, stores). The native stack gets the rest of RAM (memory.x).
 const HEAP_SIZE: usize = match settings::HEAP {
     Some(bytes) => bytes,
     None => 44 * 1024,
@@ -38,8 +42,8 @@ const HEAP_SIZE: usize = match settings::HEAP {
 #[unsafe(link_section = ".uninit.belljar_heap")]
 static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
 
-#[entry]
-fn main() -> ! {
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
     let mut core = cortex_m::Peripherals::take().unwrap();
     // A native stack overflow hits MSPLIM (set by cortex-m-rt to the end of
     // the stack region) and escalates to HardFault. Let the fault handler
@@ -47,6 +51,7 @@ fn main() -> ! {
     // SAFETY: CCR.STKOFHFNMIGN (bit 10) only relaxes limit checks in HardFault/NMI.
     unsafe { core.SCB.ccr.modify(|ccr| ccr | 1 << 10) };
     uart::init();
+    clock::start(&mut core.SYST);
     // SAFETY: the only reference to the heap memory, taken once at boot.
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
@@ -54,8 +59,7 @@ fn main() -> ! {
     if !belljar_device::announce(
         &mut console,
         "qemu-mps2-an505",
-        settings::GUEST_NAME,
-        settings::GUEST,
+        settings::GUESTS,
         HEAP_SIZE,
         "",
     ) {
@@ -69,14 +73,42 @@ fn main() -> ! {
     );
     run.copy_artifact = settings::COPY_ARTIFACT;
     run.counter = Some(clock::now_instructions);
+    if let Some(bytes) = settings::FIBER_STACK {
+        run.fiber_stack = bytes;
+    }
+    run.board_start_ms = board::start_board_time();
+    run.time_limit_ms = settings::FOR_MS.map(|ms| run.board_start_ms + ms);
+    if let Some(period) = settings::HEARTBEAT_MS {
+        spawner.spawn(belljar_device::heartbeat(period, clock::now_instructions, beat).unwrap());
+    }
 
-    let board = Mps2Board::new(&mut core.SYST);
-    let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
+    let several = settings::GUESTS.len() > 1;
+    let report = belljar_device::run_guests(
+        settings::GUESTS,
+        |i| Mps2Board::new(several.then_some(settings::GUESTS[i].name)),
+        &mut console,
+        run,
+    )
+    .await;
     let _ = writeln!(console, "{}", report.heap);
     if let Some(counts) = report.counts {
         let _ = writeln!(console, "{counts} (instructions under -icount shift=0)");
     }
     finish(report.outcome.status())
+}
+
+/// The heartbeat line: `[   1.000 s] firmware: heartbeat 1 (+1234 ns)`.
+fn beat(n: u32, at_ms: u64, late_ns: u64) {
+    let at_ms = at_ms.saturating_sub(board::start_ms());
+    let _ = writeln!(
+        Console,
+        "{}",
+        TimelineLine {
+            at_ms,
+            source: Some("firmware"),
+            event: format_args!("heartbeat {n} (+{late_ns} ns)"),
+        }
+    );
 }
 
 /// Prints the memory figures and the final line, then ends QEMU.
