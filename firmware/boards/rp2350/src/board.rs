@@ -9,27 +9,38 @@
 //!
 //! Any other pin number makes the guest trap ("not available"); GPIO 23, 24
 //! and 29 drive or sense the board's own power circuitry and are not offered.
+//!
+//! The pins are configured once at boot into a static [`Gpio`] behind a
+//! critical-section mutex; each app gets its own [`PicoBoard`] view whose
+//! pins lock it for each access (the host decides which app owns which pin).
 
+use core::cell::RefCell;
+use core::convert::Infallible;
 use core::fmt::Write as _;
+use core::future::Future;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use belljar_device::RunLimits;
 use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
+use critical_section::Mutex;
+use embassy_time::{Instant, Timer};
+use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 use rp235x_hal as hal;
 
 use hal::gpio::{DynPinId, FunctionSioInput, FunctionSioOutput, Pin, PullDown, PullUp};
 use hal::pwm;
 
-use crate::clock::{Clock, Delay};
-use crate::uart::{self, Console, GuestUart};
+use crate::uart::{self, Console};
+use crate::{clock, settings};
 
 /// GPIO numbers 0..=29.
 const PINS: usize = 30;
 
 /// A push-pull output (one type for every pin).
-pub type Output = Pin<DynPinId, FunctionSioOutput, PullDown>;
+type OutputPad = Pin<DynPinId, FunctionSioOutput, PullDown>;
 /// A button input with its pull-up (read active-low by belljar-host).
-pub type Input = Pin<DynPinId, FunctionSioInput, PullUp>;
+type InputPad = Pin<DynPinId, FunctionSioInput, PullUp>;
 
 /// Servo period: 20 ms (50 Hz) counted in microseconds.
 const SERVO_PERIOD_US: u16 = 20_000;
@@ -39,36 +50,49 @@ type Slice3 = pwm::Slice<pwm::Pwm3, pwm::FreeRunning>;
 /// A 50 Hz PWM channel of slice 3 (GPIO6 = channel A, GPIO7 = channel B).
 /// The slice counts microseconds, so the duty cycle is the pulse width in
 /// microseconds out of 20 000.
-pub enum Servo {
+enum Channel {
     A(pwm::Channel<Slice3, pwm::A>),
     B(pwm::Channel<Slice3, pwm::B>),
 }
 
-impl embedded_hal::pwm::ErrorType for Servo {
-    type Error = core::convert::Infallible;
+impl embedded_hal::pwm::ErrorType for Channel {
+    type Error = Infallible;
 }
 
-impl SetDutyCycle for Servo {
+impl SetDutyCycle for Channel {
     fn max_duty_cycle(&self) -> u16 {
         match self {
-            Servo::A(channel) => channel.max_duty_cycle(),
-            Servo::B(channel) => channel.max_duty_cycle(),
+            Channel::A(channel) => channel.max_duty_cycle(),
+            Channel::B(channel) => channel.max_duty_cycle(),
         }
     }
-    fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Self::Error> {
+    fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Infallible> {
         match self {
-            Servo::A(channel) => channel.set_duty_cycle(duty),
-            Servo::B(channel) => channel.set_duty_cycle(duty),
+            Channel::A(channel) => channel.set_duty_cycle(duty),
+            Channel::B(channel) => channel.set_duty_cycle(duty),
         }
     }
 }
 
 /// The pins, configured once at boot.
 pub struct Gpio {
-    outputs: [Option<Output>; PINS],
-    inputs: [Option<Input>; PINS],
-    servo6: Servo,
-    servo7: Servo,
+    outputs: [Option<OutputPad>; PINS],
+    inputs: [Option<InputPad>; PINS],
+    servo6: Channel,
+    servo7: Channel,
+}
+
+/// The configured pins, shared by every app's view (see [`init`]).
+static GPIO: Mutex<RefCell<Option<Gpio>>> = Mutex::new(RefCell::new(None));
+
+/// Hands the configured pins to the apps' views (once, at boot).
+pub fn init(gpio: Gpio) {
+    critical_section::with(|cs| GPIO.replace(cs, Some(gpio)));
+}
+
+/// Runs `f` on the pins, if [`init`] has been called.
+fn with_gpio<R>(f: impl FnOnce(&mut Gpio) -> R) -> Option<R> {
+    critical_section::with(|cs| GPIO.borrow_ref_mut(cs).as_mut().map(f))
 }
 
 /// `pins.gpioN` into `array[N]` with `into`, for each `N`.
@@ -112,34 +136,143 @@ impl Gpio {
         let gpio = Gpio {
             outputs,
             inputs,
-            servo6: Servo::A(a),
-            servo7: Servo::B(b),
+            servo6: Channel::A(a),
+            servo7: Channel::B(b),
         };
         (gpio, uart_pins)
     }
 }
 
-/// The board handed to a guest.
+/// An app's handle on a push-pull output.
+pub struct Output {
+    pin: usize,
+}
+
+impl ErrorType for Output {
+    type Error = Infallible;
+}
+
+impl OutputPin for Output {
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        with_gpio(|g| g.outputs[self.pin].as_mut().map(|pad| pad.set_high()));
+        Ok(())
+    }
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        with_gpio(|g| g.outputs[self.pin].as_mut().map(|pad| pad.set_low()));
+        Ok(())
+    }
+}
+
+/// An app's handle on a button input.
+pub struct Input {
+    pin: usize,
+}
+
+impl ErrorType for Input {
+    type Error = Infallible;
+}
+
+impl InputPin for Input {
+    fn is_high(&mut self) -> Result<bool, Infallible> {
+        self.is_low().map(|low| !low)
+    }
+    fn is_low(&mut self) -> Result<bool, Infallible> {
+        let low = with_gpio(|g| {
+            g.inputs[self.pin]
+                .as_mut()
+                .is_some_and(|pad| pad.is_low() == Ok(true))
+        });
+        Ok(low.unwrap_or(false))
+    }
+}
+
+/// An app's handle on a servo channel (GPIO6 or GPIO7).
+pub struct Servo {
+    pin: u32,
+}
+
+impl Servo {
+    fn with<R>(&self, f: impl FnOnce(&mut Channel) -> R) -> Option<R> {
+        with_gpio(|g| {
+            f(if self.pin == 6 {
+                &mut g.servo6
+            } else {
+                &mut g.servo7
+            })
+        })
+    }
+}
+
+impl embedded_hal::pwm::ErrorType for Servo {
+    type Error = Infallible;
+}
+
+impl SetDutyCycle for Servo {
+    fn max_duty_cycle(&self) -> u16 {
+        self.with(|channel| channel.max_duty_cycle())
+            .unwrap_or(SERVO_PERIOD_US)
+    }
+    fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Infallible> {
+        self.with(|channel| channel.set_duty_cycle(duty));
+        Ok(())
+    }
+}
+
+/// The time limit and the UART idle limit (build-time settings).
+const LIMITS: RunLimits = RunLimits {
+    for_ms: settings::FOR_MS,
+    uart_idle_ms: settings::UART_IDLE_MS,
+};
+
+/// Clock time (ms) at which the guests were handed the board: board time
+/// counts from there, as on the simulator. (Set once, shortly after boot:
+/// 32 bits are plenty.)
+static START_MS: AtomicU32 = AtomicU32::new(0);
+
+/// Marks now as board time 0; returns the clock (embassy) time of it.
+pub fn start_board_time() -> u64 {
+    let now = clock::now_ms();
+    START_MS.store(now as u32, Relaxed);
+    now
+}
+
+/// Clock (embassy) time of board time 0.
+pub fn start_ms() -> u64 {
+    u64::from(START_MS.load(Relaxed))
+}
+
+/// Milliseconds since [`start_board_time`].
+pub fn board_ms() -> u64 {
+    clock::now_ms() - start_ms()
+}
+
+/// One app's view of the board.
 pub struct PicoBoard {
-    gpio: Gpio,
-    clock: Clock,
-    delay: Delay,
-    uart: GuestUart,
-    limits: RunLimits,
-    trace: bool,
+    /// Prefix of this app's console lines when several apps run.
+    name: Option<&'static str>,
+    outputs: [Option<Output>; PINS],
+    inputs: [Option<Input>; PINS],
+    servos: [Servo; 2],
+    /// Why the last UART read gave up, for `Board::poll_stop`.
+    stop: Option<Stop>,
 }
 
 impl PicoBoard {
-    /// `clock` at 0 ms: board time counts from the moment the guest is handed
-    /// the board, as on the simulator.
-    pub fn new(gpio: Gpio, clock: Clock, limits: RunLimits, trace: bool) -> Self {
+    /// A view with a handle on every pin [`init`] configured.
+    pub fn new(name: Option<&'static str>) -> Self {
+        let (outputs, inputs) = with_gpio(|g| {
+            (
+                core::array::from_fn(|pin| g.outputs[pin].as_ref().map(|_| Output { pin })),
+                core::array::from_fn(|pin| g.inputs[pin].as_ref().map(|_| Input { pin })),
+            )
+        })
+        .unwrap_or(([const { None }; PINS], [const { None }; PINS]));
         PicoBoard {
-            gpio,
-            clock,
-            delay: Delay::new(clock, limits),
-            uart: GuestUart::new(clock, limits),
-            limits,
-            trace,
+            name,
+            outputs,
+            inputs,
+            servos: [Servo { pin: 6 }, Servo { pin: 7 }],
+            stop: None,
         }
     }
 }
@@ -152,42 +285,62 @@ impl Board for PicoBoard {
     type Output = Output;
     type Input = Input;
     type Servo = Servo;
-    type Delay = Delay;
-    type Uart = GuestUart;
 
     fn output(&mut self, pin: u32) -> Option<&mut Output> {
-        self.gpio.outputs.get_mut(index(pin)?)?.as_mut()
+        self.outputs.get_mut(index(pin)?)?.as_mut()
     }
     fn input(&mut self, pin: u32) -> Option<&mut Input> {
-        self.gpio.inputs.get_mut(index(pin)?)?.as_mut()
+        self.inputs.get_mut(index(pin)?)?.as_mut()
     }
     fn servo(&mut self, pin: u32) -> Option<&mut Servo> {
-        match pin {
-            6 => Some(&mut self.gpio.servo6),
-            7 => Some(&mut self.gpio.servo7),
-            _ => None,
-        }
+        self.servos.iter_mut().find(|servo| servo.pin == pin)
     }
-    fn delay(&mut self) -> &mut Delay {
-        &mut self.delay
+
+    /// Ends when the millisecond clock has advanced by `ms` (board time
+    /// moves in whole milliseconds, as on the simulator), cut short at the
+    /// time limit.
+    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
+        let end = LIMITS.delay_end_ms(board_ms(), ms);
+        Timer::at(Instant::from_millis(start_ms() + end))
     }
-    fn uart(&mut self) -> Option<&mut GuestUart> {
-        Some(&mut self.uart)
+
+    fn has_uart(&self) -> bool {
+        true
     }
+
+    /// Waits for a byte on UART0 until the time limit, or until no input
+    /// came for `BELLJAR_UART_IDLE_MS`.
+    async fn read_byte(&mut self) -> Result<u8, ()> {
+        LIMITS
+            .read_byte(uart::try_read, board_ms)
+            .await
+            .map_err(|stop| self.stop = Some(stop))
+    }
+
+    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {
+        uart::write_guest_byte(byte);
+        core::future::ready(Ok(()))
+    }
+
     fn now_ms(&mut self) -> u64 {
-        self.clock.now_ms()
+        board_ms()
     }
 
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
-        if self.trace {
-            let _ = writeln!(Console, "{}", TimelineLine { at_ms, event });
+        if settings::TRACE {
+            let line = TimelineLine {
+                at_ms,
+                source: self.name,
+                event,
+            };
+            let _ = writeln!(Console, "{line}");
         }
     }
 
     fn poll_stop(&mut self) -> Option<Stop> {
-        if let Some(stop) = self.uart.stop.take() {
+        if let Some(stop) = self.stop.take() {
             return Some(stop);
         }
-        self.limits.time_limit(self.clock.now_ms())
+        LIMITS.time_limit(board_ms())
     }
 }

@@ -1,73 +1,94 @@
-//! Board time from TIMER0 (1 MHz, 64-bit: never wraps) through the hal
-//! `Timer`. Milliseconds count from the moment the guest is handed the board.
+//! The board's millisecond clock and embassy time driver: SysTick on the
+//! processor clock (150 MHz), interrupting every millisecond; each tick wakes
+//! the timers that are due. Between ticks the CPU sleeps (the executor's
+//! WFE). The same driver as the QEMU board's, so the RP2350 shares the
+//! workspace's `tick-hz-1_000` (embassy-rp's driver would need 1 MHz).
+//!
+//! Critical sections must stay shorter than a millisecond, or ticks are
+//! lost and board time falls behind: the console writes a FIFO's worth at a
+//! time (see `uart.rs`).
 
-use belljar_device::RunLimits;
-use embedded_hal::delay::DelayNs;
-use rp235x_hal as hal;
+use core::cell::{Cell, RefCell};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::task::Waker;
 
-use hal::timer::{CopyableTimer0, Timer};
+use cortex_m::peripheral::SYST;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::exception;
+use critical_section::Mutex;
+use embassy_time_driver::Driver;
+use embassy_time_queue_utils::Queue;
 
-/// The board clock: the hal timer and where board time 0 is.
-#[derive(Clone, Copy)]
-pub struct Clock {
-    timer: Timer<CopyableTimer0>,
-    start_us: u64,
+/// Processor cycles per millisecond (set by [`start`]).
+static CYCLES_PER_MS: AtomicU32 = AtomicU32::new(1);
+
+/// Milliseconds since [`start`] (64-bit: never wraps; Armv8-M has no 64-bit
+/// atomics, hence the critical section).
+static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+
+/// Timers waiting for a tick (embassy's generic queue).
+static QUEUE: Mutex<RefCell<Queue>> = Mutex::new(RefCell::new(Queue::new()));
+
+#[exception]
+fn SysTick() {
+    critical_section::with(|cs| {
+        let ticks = TICKS.borrow(cs);
+        let now = ticks.get() + 1;
+        ticks.set(now);
+        QUEUE.borrow_ref_mut(cs).next_expiration(now);
+    });
 }
 
-impl Clock {
-    /// A clock at 0 ms now.
-    pub fn start(timer: Timer<CopyableTimer0>) -> Self {
-        Clock {
-            timer,
-            start_us: timer.get_counter().ticks(),
-        }
+/// embassy-time's clock: SysTick milliseconds (`tick-hz-1_000`).
+struct SysTickDriver;
+
+impl Driver for SysTickDriver {
+    fn now(&self) -> u64 {
+        now_ms()
     }
 
-    /// Microseconds since [`Clock::start`].
-    pub fn now_us(&self) -> u64 {
-        self.timer.get_counter().ticks() - self.start_us
-    }
-
-    /// Milliseconds since [`Clock::start`].
-    pub fn now_ms(&self) -> u64 {
-        self.now_us() / 1000
+    fn schedule_wake(&self, at: u64, waker: &Waker) {
+        critical_section::with(|cs| {
+            let mut queue = QUEUE.borrow_ref_mut(cs);
+            queue.schedule_wake(at, waker);
+            // Already due: do not wait for the next tick.
+            queue.next_expiration(TICKS.borrow(cs).get());
+        });
     }
 }
 
-/// `timing.delay-ms`: waits on the timer until the board's millisecond clock
-/// has advanced by the requested amount (board time and the timeline move in
-/// whole milliseconds, as on the simulator), cut short at the time limit.
-/// Sub-millisecond delays are the hal timer's.
-pub struct Delay {
-    clock: Clock,
-    limits: RunLimits,
+embassy_time_driver::time_driver_impl!(static DRIVER: SysTickDriver = SysTickDriver);
+
+/// Starts the clock at 0 ms (once, at boot); `cpu_hz` is the processor
+/// (system) clock.
+pub fn start(syst: &mut SYST, cpu_hz: u32) {
+    let cycles = cpu_hz / 1000;
+    CYCLES_PER_MS.store(cycles, Relaxed);
+    syst.disable_counter();
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(cycles - 1);
+    syst.clear_current();
+    critical_section::with(|cs| TICKS.borrow(cs).set(0));
+    syst.enable_interrupt();
+    syst.enable_counter();
 }
 
-impl Delay {
-    pub fn new(clock: Clock, limits: RunLimits) -> Self {
-        Delay { clock, limits }
-    }
+/// Board time in milliseconds.
+pub fn now_ms() -> u64 {
+    critical_section::with(|cs| TICKS.borrow(cs).get())
 }
 
-impl DelayNs for Delay {
-    fn delay_ns(&mut self, ns: u32) {
-        if ns >= 1_000_000 {
-            self.delay_ms(ns / 1_000_000);
-        }
-        self.clock.timer.delay_ns(ns % 1_000_000);
-    }
-
-    fn delay_us(&mut self, us: u32) {
-        if us >= 1000 {
-            self.delay_ms(us / 1000);
-        }
-        self.clock.timer.delay_us(us % 1000);
-    }
-
-    fn delay_ms(&mut self, ms: u32) {
-        let end_us = self.limits.delay_end_ms(self.clock.now_ms(), ms) * 1000;
-        while self.clock.now_us() < end_us {
-            core::hint::spin_loop();
+/// Board time in nanoseconds, at SysTick resolution (one processor cycle,
+/// rounded down to whole nanoseconds): the heartbeat's fine clock.
+pub fn now_ns() -> u64 {
+    let cycles = u64::from(CYCLES_PER_MS.load(Relaxed));
+    loop {
+        let ms = now_ms();
+        let current = u64::from(SYST::get_current());
+        // A tick between the two reads makes `current` ambiguous: retry.
+        if now_ms() == ms {
+            let into_ms = cycles.saturating_sub(1 + current);
+            return ms * 1_000_000 + into_ms * 1_000_000 / cycles;
         }
     }
 }

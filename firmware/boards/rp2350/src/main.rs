@@ -1,8 +1,10 @@
 //! belljar firmware for the Raspberry Pi Pico 2 (RP2350, Cortex-M33 core 0):
-//! runs the guest embedded at build time (`BELLJAR_GUEST`, see build.rs) with
-//! `belljar_device::run_guest`, prints its timeline and outcome on UART0
-//! (GPIO0 TX / GPIO1 RX, 115200 8N1), then idles (WFI). A trap, a load error
-//! or a firmware panic is printed and the board idles: it never reset-loops.
+//! runs the guests embedded at build time (`BELLJAR_GUEST`, see build.rs)
+//! side by side on the embassy executor, with a firmware heartbeat task
+//! beside them (`BELLJAR_HEARTBEAT_MS`), prints their timeline and outcome on
+//! UART0 (GPIO0 TX / GPIO1 RX, 115200 8N1), then idles (WFI). A trap, a load
+//! error or a firmware panic is printed and the board idles: it never
+//! reset-loops.
 //!
 //! Flash with `picotool load -u -v -x -t elf <elf>` (BOOTSEL) or
 //! `probe-rs run --chip RP235x <elf>` (debug probe); see firmware/README.md.
@@ -22,8 +24,10 @@ use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::{RunLimits, ram};
+use belljar_device::belljar_host::TimelineLine;
+use belljar_device::ram;
 use cortex_m_rt::{ExceptionFrame, exception};
+use embassy_executor::Spawner;
 use rp235x_hal as hal;
 
 use hal::Clock as _;
@@ -31,7 +35,6 @@ use hal::fugit::RateExtU32;
 use hal::uart::{DataBits, StopBits, UartConfig, UartPeripheral};
 
 use crate::board::{Gpio, PicoBoard};
-use crate::clock::Clock;
 use crate::uart::Console;
 
 /// Tells the boot ROM this is a Secure Arm executable.
@@ -52,9 +55,9 @@ pub static PICOTOOL_ENTRIES: [hal::binary_info::EntryAddr; 3] = [
 const XTAL_FREQ_HZ: u32 = 12_000_000;
 const BAUD: u32 = 115_200;
 
-/// Heap for Wasmtime and the guest (its linear memory, Pulley stack, store):
-/// 44 KiB, sized from the QEMU figures (blinky peaks at ~40 KB with 16 KiB of
-/// guest memory). The native stack gets the rest of RAM (memory.x).
+/// Heap for Wasmtime and the guests (linear memories, Pulley stacks, fiber
+/// stacks, stores): 44 KiB, as on QEMU, where it was sized (blinky with
+/// 16 KiB of guest memory). The native stack gets the rest of RAM (memory.x).
 const HEAP_SIZE: usize = match settings::HEAP {
     Some(bytes) => bytes,
     None => 44 * 1024,
@@ -63,14 +66,11 @@ const HEAP_SIZE: usize = match settings::HEAP {
 #[unsafe(link_section = ".uninit.belljar_heap")]
 static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
 
-const LIMITS: RunLimits = RunLimits {
-    for_ms: settings::FOR_MS,
-    uart_idle_ms: settings::UART_IDLE_MS,
-};
-
-#[hal::entry]
-fn main() -> ! {
-    let (Some(mut pac), Some(core)) =
+/// `hal::entry` (cortex-m-rt's entry after resetting the RP2350's spinlocks
+/// and enabling its coprocessors) runs the executor.
+#[embassy_executor::main(entry = "rp235x_hal::entry")]
+async fn main(spawner: Spawner) {
+    let (Some(mut pac), Some(mut core)) =
         (hal::pac::Peripherals::take(), cortex_m::Peripherals::take())
     else {
         idle()
@@ -93,7 +93,6 @@ fn main() -> ! {
         // No clock, no UART: nothing to print on.
         idle()
     };
-    let timer = hal::Timer::new_timer0(pac.TIMER0, &mut pac.RESETS, &clocks);
     let sio = hal::Sio::new(pac.SIO);
     let pins = hal::gpio::Pins::new(
         pac.IO_BANK0,
@@ -102,7 +101,9 @@ fn main() -> ! {
         &mut pac.RESETS,
     );
     let pwm = hal::pwm::Slices::new(pac.PWM, &mut pac.RESETS);
-    let (gpio, uart_pins) = Gpio::configure(pins, pwm.pwm3, clocks.system_clock.freq().to_Hz());
+    let sys_hz = clocks.system_clock.freq().to_Hz();
+    let (gpio, uart_pins) = Gpio::configure(pins, pwm.pwm3, sys_hz);
+    board::init(gpio);
     let config = UartConfig::new(BAUD.Hz(), DataBits::Eight, None, StopBits::One);
     let Ok(uart0) = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
         .enable(config, clocks.peripheral_clock.freq())
@@ -110,6 +111,7 @@ fn main() -> ! {
         idle()
     };
     uart::init(uart0);
+    clock::start(&mut core.SYST, sys_hz);
     // SAFETY: the only reference to the heap memory, taken once at boot.
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
@@ -117,23 +119,52 @@ fn main() -> ! {
     if !belljar_device::announce(
         &mut console,
         "rp2350",
-        settings::GUEST_NAME,
-        settings::GUEST,
+        settings::GUESTS,
         HEAP_SIZE,
         format_args!(", {} MHz", clocks.system_clock.freq().to_MHz()),
     ) {
         finish(1);
     }
 
-    let run = belljar_device::Settings::with_overrides(
+    let mut run = belljar_device::Settings::with_overrides(
         settings::WATCHDOG_FUEL,
         settings::TOTAL_FUEL,
         settings::WASM_STACK,
     );
-    let board = PicoBoard::new(gpio, Clock::start(timer), LIMITS, settings::TRACE);
-    let report = belljar_device::run_guest(board, settings::GUEST, &mut console, run);
+    run.copy_artifact = settings::COPY_ARTIFACT;
+    if let Some(bytes) = settings::FIBER_STACK {
+        run.fiber_stack = bytes;
+    }
+    run.board_start_ms = board::start_board_time();
+    run.time_limit_ms = settings::FOR_MS.map(|ms| run.board_start_ms + ms);
+    if let Some(period) = settings::HEARTBEAT_MS {
+        spawner.spawn(belljar_device::heartbeat(period, clock::now_ns, beat).unwrap());
+    }
+
+    let several = settings::GUESTS.len() > 1;
+    let report = belljar_device::run_guests(
+        settings::GUESTS,
+        |i| PicoBoard::new(several.then_some(settings::GUESTS[i].name)),
+        &mut console,
+        run,
+    )
+    .await;
     let _ = writeln!(console, "{}", report.heap);
     finish(report.outcome.status())
+}
+
+/// The heartbeat line: `[   1.000 s] firmware: heartbeat 1 (+1234 ns)`.
+fn beat(n: u32, at_ms: u64, late_ns: u64) {
+    let at_ms = at_ms.saturating_sub(board::start_ms());
+    let _ = writeln!(
+        Console,
+        "{}",
+        TimelineLine {
+            at_ms,
+            source: Some("firmware"),
+            event: format_args!("heartbeat {n} (+{late_ns} ns)"),
+        }
+    );
 }
 
 /// Prints the memory figures and the final line, then idles.
