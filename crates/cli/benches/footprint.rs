@@ -100,7 +100,7 @@ fn measure(config: &Config) -> Figures {
     // Blinky for 3 s: memory, flash, boot.
     let cwasm = guest_cwasm("blinky", config.memory, config.name);
     f.cwasm = std::fs::metadata(&cwasm).unwrap().len();
-    let elf = qemu::build_firmware(&cwasm, &settings(Some(3000))).unwrap();
+    let elf = qemu::build_firmware(&[cwasm.as_path()], &settings(Some(3000))).unwrap();
     let out = qemu::boot(&elf, b"", false).unwrap();
     assert_eq!(out.status, 0, "{}", out.console);
     let c = &out.console;
@@ -135,7 +135,7 @@ fn measure(config: &Config) -> Figures {
 
     // 10 000 host calls in a row: the round trip.
     let cwasm = guest_cwasm("hostcall", config.memory, config.name);
-    let elf = qemu::build_firmware(&cwasm, &settings(None)).unwrap();
+    let elf = qemu::build_firmware(&[cwasm.as_path()], &settings(None)).unwrap();
     let out = qemu::boot(&elf, b"", false).unwrap();
     assert_eq!(out.status, 0, "{}", out.console);
     f.host_call = number_after(counts_line(&out.console), ", run") as f64 / 10_000.0;

@@ -104,11 +104,16 @@ enum Command {
         #[arg(long)]
         installed: Option<u32>,
     },
-    /// Build a guest into the firmware of QEMU's mps2-an505 (Cortex-M33) and
-    /// boot it; exits with the firmware's status.
+    /// Build guests into the firmware of QEMU's mps2-an505 (Cortex-M33) and
+    /// boot it; several guests run side by side. Exits with the firmware's
+    /// status.
     Qemu {
-        /// The guest crate.
-        guest: PathBuf,
+        /// Guest crates.
+        #[arg(required = true)]
+        guests: Vec<PathBuf>,
+        /// Print a firmware heartbeat line at this period (e.g. 100ms).
+        #[arg(long, value_name = "DURATION")]
+        heartbeat: Option<String>,
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
@@ -273,22 +278,30 @@ fn real_main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Qemu {
-            guest,
+            guests,
+            heartbeat,
             script,
             limits,
         } => {
+            let heartbeat_ms = heartbeat
+                .as_deref()
+                .map(|d| run::parse_duration(d).map(|d| d.as_millis() as u64))
+                .transpose()?;
             let for_ms = script.for_ms()?;
             script.presses()?;
             let input = match script.uart_input.as_deref() {
                 Some(text) => run::unescape(text)?,
                 None => Vec::new(),
             };
-            let Source::Crate(dir) = Source::resolve(&guest)? else {
-                anyhow::bail!(
-                    "`belljar qemu` takes a guest crate (it builds the guest and the firmware)"
-                );
-            };
-            let cwasm = belljar_cli::qemu::build_guest(&dir)?;
+            let mut cwasms = Vec::new();
+            for guest in &guests {
+                let Source::Crate(dir) = Source::resolve(guest)? else {
+                    anyhow::bail!(
+                        "`belljar qemu` takes guest crates (it builds the guests and the firmware)"
+                    );
+                };
+                cwasms.push(belljar_cli::qemu::build_guest(&dir)?);
+            }
             let settings = belljar_cli::qemu::FirmwareSettings {
                 for_ms,
                 presses: script.press,
@@ -296,9 +309,11 @@ fn real_main() -> Result<ExitCode> {
                 watchdog_fuel: Some(limits.watchdog_fuel),
                 total_fuel: limits.fuel,
                 trace: !script.quiet,
+                heartbeat_ms,
                 ..Default::default()
             };
-            let elf = belljar_cli::qemu::build_firmware(&cwasm, &settings)?;
+            let cwasms: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
+            let elf = belljar_cli::qemu::build_firmware(&cwasms, &settings)?;
             let outcome = belljar_cli::qemu::boot(&elf, &input, true)?;
             Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
         }

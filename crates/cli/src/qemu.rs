@@ -20,7 +20,7 @@ pub fn firmware_dir() -> PathBuf {
 }
 
 /// Settings baked into the firmware at build time.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct FirmwareSettings {
     pub for_ms: Option<u64>,
     /// `PIN@START..END` scripts.
@@ -37,6 +37,36 @@ pub struct FirmwareSettings {
     /// RAM given to the firmware and the heap inside it (bytes).
     pub ram: Option<u64>,
     pub heap: Option<u64>,
+    /// Print a firmware heartbeat line at this period.
+    pub heartbeat_ms: Option<u64>,
+    /// Native (fiber) stack per running guest (bytes).
+    pub fiber_stack: Option<u64>,
+    /// Probe s16-s31 across guest polls (`fp probe:` line).
+    pub fp_probe: bool,
+    /// Keep guest fibers' FP registers their own (on unless a test shows
+    /// the bug without it).
+    pub fp_isolation: bool,
+}
+
+impl Default for FirmwareSettings {
+    fn default() -> Self {
+        FirmwareSettings {
+            for_ms: None,
+            presses: Vec::new(),
+            uart_idle_ms: None,
+            watchdog_fuel: None,
+            total_fuel: None,
+            trace: false,
+            wasm_stack: None,
+            copy_artifact: false,
+            ram: None,
+            heap: None,
+            heartbeat_ms: None,
+            fiber_stack: None,
+            fp_probe: false,
+            fp_isolation: true,
+        }
+    }
 }
 
 /// What the board did.
@@ -58,14 +88,24 @@ pub fn build_guest(guest: &Path) -> Result<PathBuf> {
         .to_path_buf())
 }
 
-/// Builds the QEMU board firmware embedding `cwasm`; returns the ELF.
-pub fn build_firmware(cwasm: &Path, settings: &FirmwareSettings) -> Result<PathBuf> {
-    build_board(BOARD, cwasm, settings)
+/// Builds the QEMU board firmware embedding `cwasms` (each runs as its own
+/// app, side by side); returns the ELF.
+pub fn build_firmware(cwasms: &[&Path], settings: &FirmwareSettings) -> Result<PathBuf> {
+    build_board(BOARD, cwasms, settings)
 }
 
 /// Builds the firmware of `board` (a crate in `firmware/boards/`) embedding
-/// `cwasm`; returns the ELF.
-pub fn build_board(board: &str, cwasm: &Path, settings: &FirmwareSettings) -> Result<PathBuf> {
+/// `cwasms`; returns the ELF.
+pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -> Result<PathBuf> {
+    let guests = cwasms
+        .iter()
+        .map(|p| {
+            p.canonicalize()
+                .with_context(|| format!("the guest .cwasm {} is missing", p.display()))
+                .map(|p| p.display().to_string())
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(",");
     let dir = firmware_dir();
     ensure_thumb_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -79,12 +119,7 @@ pub fn build_board(board: &str, cwasm: &Path, settings: &FirmwareSettings) -> Re
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env(
-            "BELLJAR_GUEST",
-            cwasm
-                .canonicalize()
-                .context("the guest .cwasm is missing")?,
-        )
+        .env("BELLJAR_GUEST", guests)
         .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
     let set = |cmd: &mut Command, name: &str, value: Option<String>| match value {
         Some(v) => {
@@ -129,6 +164,26 @@ pub fn build_board(board: &str, cwasm: &Path, settings: &FirmwareSettings) -> Re
         &mut cmd,
         "BELLJAR_DESERIALIZE",
         settings.copy_artifact.then(|| "copy".to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_HEARTBEAT_MS",
+        settings.heartbeat_ms.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_FIBER_STACK",
+        settings.fiber_stack.map(|v| v.to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_FP_PROBE",
+        settings.fp_probe.then(|| "1".to_string()),
+    );
+    set(
+        &mut cmd,
+        "BELLJAR_FP_ISOLATION",
+        (!settings.fp_isolation).then(|| "0".to_string()),
     );
     let presses = (!settings.presses.is_empty()).then(|| settings.presses.join(","));
     set(&mut cmd, "BELLJAR_PRESS", presses);

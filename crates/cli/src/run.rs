@@ -108,6 +108,16 @@ pub struct RunReport {
 /// the time limit). An app that fails to instantiate is reported; the
 /// others still run.
 pub fn run(sim: &Sim, apps: &[(String, App<SimBoard>)]) -> RunReport {
+    run_with(sim, apps, Vec::new())
+}
+
+/// [`run`] with firmware-like `background` tasks beside the apps (dropped
+/// when the apps have ended).
+pub fn run_with<'a>(
+    sim: &Sim,
+    apps: &'a [(String, App<SimBoard>)],
+    background: Vec<Task<'a, ()>>,
+) -> RunReport {
     let started = Instant::now();
     let names: Vec<&str> = apps.iter().map(|(n, _)| n.as_str()).collect();
     let boards = sim.boards(&names);
@@ -123,7 +133,7 @@ pub fn run(sim: &Sim, apps: &[(String, App<SimBoard>)]) -> RunReport {
         .iter_mut()
         .map(|(_, running)| Box::pin(running.run()) as Task<'_, Exit>)
         .collect();
-    let results = sim.run(tasks, Vec::new());
+    let results = sim.run(tasks, background);
     let mut stats = vec![(0, 0); apps.len()];
     for ((i, running), exit) in started_apps.iter().zip(results) {
         exits[*i] = Some(exit.unwrap_or_else(|| time_limit_exit(sim)));

@@ -13,7 +13,8 @@ use object::{Object, ObjectSection};
 #[test]
 fn rp2350_firmware_builds_with_its_boot_block_and_fits() {
     let cwasm = cwasm_path("blinky", Target::Pulley32);
-    let elf = qemu::build_board("rp2350", &cwasm, &FirmwareSettings::default()).unwrap();
+    let elf =
+        qemu::build_board("rp2350", &[cwasm.as_path()], &FirmwareSettings::default()).unwrap();
     let bytes = std::fs::read(&elf).unwrap();
     let file = object::File::parse(&*bytes).unwrap();
     let section = |name: &str| file.section_by_name(name).map(|s| (s.address(), s.size()));
@@ -40,7 +41,9 @@ fn rp2350_firmware_builds_with_its_boot_block_and_fits() {
         .filter_map(|n| section(n))
         .map(|(_, s)| s)
         .sum();
-    assert!(flash <= 440 * 1024, "flash {flash} bytes");
+    // 433 KB with the blocking host; the async host (Wasmtime fibers and
+    // async calls, embassy executor and time driver) measured 466 KB.
+    assert!(flash <= 460 * 1024, "flash {flash} bytes");
     assert!(ram <= 48 * 1024, "static RAM (heap included) {ram} bytes");
     // The guest is in there.
     let guest = std::fs::read(&cwasm).unwrap();

@@ -31,7 +31,7 @@ fn timeline(console: &str) -> Vec<(u64, String)> {
 
 fn on_qemu(guest: &str, settings: FirmwareSettings, uart: &[u8]) -> QemuOutcome {
     let cwasm = qemu::build_guest(&guest_dir(guest)).unwrap();
-    let elf = qemu::build_firmware(&cwasm, &settings).unwrap();
+    let elf = qemu::build_firmware(&[cwasm.as_path()], &settings).unwrap();
     qemu::boot(&elf, uart, false).unwrap()
 }
 
@@ -127,7 +127,7 @@ fn uart_echo_echoes_the_same_bytes_through_the_emulated_uart() {
 #[test]
 fn the_device_refuses_a_pulley64_artifact_and_stays_up() {
     let cwasm64 = cwasm_path("blinky", belljar_profile::Target::Pulley64);
-    let elf = qemu::build_firmware(&cwasm64, &settings(1000)).unwrap();
+    let elf = qemu::build_firmware(&[cwasm64.as_path()], &settings(1000)).unwrap();
     let device = qemu::boot(&elf, b"", false).unwrap();
     assert_eq!(device.status, 1, "{}", device.console);
     assert!(
@@ -170,4 +170,166 @@ fn heap_exhaustion_while_instantiating_is_an_error_not_an_abort() {
         device.console
     );
     assert!(!device.console.contains("hard fault"), "{}", device.console);
+}
+
+/// Timeline lines of one app (or `firmware`) when several share the
+/// console (`[   1.500 s] blinky: gpio.set-low(25) ...`), as `(ms, text)`.
+fn lines_of(console: &str, source: &str) -> Vec<(u64, String)> {
+    let prefix = format!("{source}: ");
+    timeline(console)
+        .into_iter()
+        .filter_map(|(ms, text)| Some((ms, text.strip_prefix(&prefix)?.to_string())))
+        .collect()
+}
+
+fn on_qemu_together(guests: &[&str], settings: FirmwareSettings, uart: &[u8]) -> QemuOutcome {
+    let cwasms: Vec<_> = guests
+        .iter()
+        .map(|g| qemu::build_guest(&guest_dir(g)).unwrap())
+        .collect();
+    let paths: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
+    let elf = qemu::build_firmware(&paths, &settings).unwrap();
+    qemu::boot(&elf, uart, false).unwrap()
+}
+
+/// RAM for two apps (each: linear memory, Pulley stack, fiber stack, store).
+fn two_apps(for_ms: u64) -> FirmwareSettings {
+    FirmwareSettings {
+        ram: Some(192 * 1024),
+        heap: Some(128 * 1024),
+        ..settings(for_ms)
+    }
+}
+
+#[test]
+fn blinky_and_uart_echo_run_at_the_same_time_on_the_cortex_m33() {
+    let input = b"hi\x7f!\r";
+    let mut s = two_apps(3000);
+    s.uart_idle_ms = Some(200);
+    let device = on_qemu_together(&["blinky", "uart-echo"], s, input);
+    let console = &device.console;
+    assert_eq!(device.status, 0, "{console}");
+    assert!(
+        console.contains("uart-echo: stopped: UART input exhausted"),
+        "{console}"
+    );
+    assert!(
+        console.contains("blinky: stopped: time limit of 3000 ms reached"),
+        "{console}"
+    );
+    // Each app does exactly what it does alone on the simulator.
+    let (_, blinky) = run_for("blinky", 3000, SimConfig::default());
+    assert_equivalent(&pairs(&blinky), &lines_of(console, "blinky"), 1);
+    let config = SimConfig {
+        uart: UartInput::Bytes(VecDeque::from(input.to_vec())),
+        ..SimConfig::default()
+    };
+    let (_, echo) = run_for("uart-echo", 3000, config);
+    let texts = |t: Vec<(u64, String)>| t.into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+    assert_eq!(
+        texts(lines_of(console, "uart-echo")),
+        texts(pairs(&echo)),
+        "{console}"
+    );
+}
+
+#[test]
+fn the_firmware_heartbeat_keeps_its_period_while_a_guest_spins() {
+    // `faults`' run is `loop {}` without host calls. 100 M fuel of watchdog
+    // is about 1.5 s of Cortex-M33 time: the heartbeat (every 100 ms) and
+    // blinky must keep their schedule through it, and blinky must go on
+    // after the spinner is stopped.
+    let mut s = two_apps(2500);
+    s.heartbeat_ms = Some(100);
+    s.watchdog_fuel = Some(100_000_000);
+    let device = on_qemu_together(&["blinky", "faults"], s, b"");
+    let console = &device.console;
+    assert_eq!(device.status, 1, "the spinner traps: {console}");
+    assert!(
+        console.contains("faults: trap kind: watchdog (runaway guest)"),
+        "{console}"
+    );
+
+    let beats = lines_of(console, "firmware");
+    assert!(beats.len() >= 24, "{console}");
+    let mut latest = 0;
+    for (i, (at, text)) in beats.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(text.split(" (").next().unwrap(), format!("heartbeat {n}"));
+        assert_eq!(*at, n * 100, "{text}");
+        let late_ns: u64 = text
+            .split("(+")
+            .nth(1)
+            .and_then(|t| t.strip_suffix(" ns)"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no lateness in `{text}`"));
+        latest = latest.max(late_ns);
+    }
+    // A beat waits at most for the fuel slice in progress (10 000 fuel,
+    // a few hundred thousand instructions = a few tenths of a ms under
+    // -icount shift=0): well within one 1 ms tick.
+    assert!(latest <= 1_000_000, "a heartbeat ran {latest} ns late");
+    eprintln!("heartbeat: {} beats, at most {latest} ns late", beats.len());
+
+    // The spinner ran for many beats before it was stopped...
+    let trap_line = console.find("faults: error").unwrap();
+    let beats_before = console[..trap_line].matches("firmware: heartbeat").count();
+    assert!(beats_before >= 10, "{console}");
+    // ...and blinky was on time throughout and after.
+    let (_, alone) = run_for("blinky", 2500, SimConfig::default());
+    assert_equivalent(&pairs(&alone), &lines_of(console, "blinky"), 1);
+}
+
+/// `fp probe: P polls, M main-side corruptions, C fiber-side checks, L
+/// fiber-side leaks` as numbers.
+fn fp_probe(console: &str) -> [u64; 4] {
+    let line = console
+        .lines()
+        .find(|l| l.starts_with("fp probe:"))
+        .unwrap_or_else(|| panic!("no fp probe line in:\n{console}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    numbers.try_into().unwrap()
+}
+
+fn fp_run(isolation: bool) -> (QemuOutcome, [u64; 4]) {
+    let mut s = two_apps(1500);
+    s.fp_probe = true;
+    s.fp_isolation = isolation;
+    s.watchdog_fuel = Some(5_000_000);
+    // blinky awaits timers (host calls on its fiber); faults computes and
+    // yields every 10 000 fuel: both kinds of fiber switch.
+    let device = on_qemu_together(&["blinky", "faults"], s, b"");
+    let probe = fp_probe(&device.console);
+    (device, probe)
+}
+
+#[test]
+fn fp_registers_s16_to_s31_survive_every_fiber_switch() {
+    let (device, [polls, main, checks, leaks]) = fp_run(true);
+    eprintln!(
+        "isolated: {polls} polls, {main} main-side corruptions, {checks} fiber-side checks, {leaks} leaks"
+    );
+    assert!(polls > 100, "{}", device.console);
+    assert!(checks > 0, "{}", device.console);
+    assert_eq!((main, leaks), (0, 0), "{}", device.console);
+    // The guests behaved as without the probe.
+    let (_, alone) = run_for("blinky", 1500, SimConfig::default());
+    assert_equivalent(&pairs(&alone), &lines_of(&device.console, "blinky"), 1);
+}
+
+#[test]
+fn without_belljar_isolation_wasmtime_48_leaks_fp_registers_across_the_switch() {
+    // Wasmtime 48.0.8's ARM `wasmtime_fiber_switch` saves r4-r11 and lr
+    // only: the fiber runs with the executor's s16-s31. This test shows the
+    // probe catches it (if it ever passes, upstream fixed the switch and the
+    // workaround can go).
+    let (device, [polls, main, checks, leaks]) = fp_run(false);
+    eprintln!(
+        "not isolated: {polls} polls, {main} main-side corruptions, {checks} fiber-side checks, {leaks} leaks"
+    );
+    assert!(checks > 0, "{}", device.console);
+    assert!(main + leaks > 0, "{}", device.console);
 }

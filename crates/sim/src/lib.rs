@@ -242,6 +242,14 @@ impl Sim {
         Sleep::new(self.world.clone(), ms.saturating_mul(1_000_000))
     }
 
+    /// Completes when virtual time reaches `ms` (for periodic tasks that
+    /// must not drift).
+    pub fn sleep_until_ms(&self, ms: u64) -> Sleep {
+        let world = self.world.clone();
+        let now = lock(&world).now_ns;
+        Sleep::new(world, (ms.saturating_mul(1_000_000)).saturating_sub(now))
+    }
+
     /// Adds a line from a firmware task to the timeline.
     pub fn note(&self, source: &str, text: impl Into<String>) {
         let mut world = lock(&self.world);
@@ -366,6 +374,9 @@ pub struct Sleep {
     world: Shared,
     duration_ns: u64,
     deadline: Option<u64>,
+    /// Cut short at the time limit (an app's delay, so that it sees the
+    /// limit at its next host call).
+    to_limit: bool,
 }
 
 impl Sleep {
@@ -374,6 +385,7 @@ impl Sleep {
             world,
             duration_ns,
             deadline: None,
+            to_limit: false,
         }
     }
 }
@@ -385,9 +397,13 @@ impl Future for Sleep {
         let world = self.world.clone();
         let mut world = lock(&world);
         let duration = self.duration_ns;
+        let to_limit = self.to_limit;
         let deadline = *self.deadline.get_or_insert_with(|| {
             let until = world.now_ns.saturating_add(duration);
-            world.limit_ns.map_or(until, |limit| until.min(limit))
+            match world.limit_ns {
+                Some(limit) if to_limit => until.min(limit),
+                _ => until,
+            }
         });
         if world.now_ns >= deadline {
             return Poll::Ready(());
@@ -522,7 +538,9 @@ impl Board for SimBoard {
     }
 
     fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        Sleep::new(self.world.clone(), u64::from(ms) * 1_000_000)
+        let mut sleep = Sleep::new(self.world.clone(), u64::from(ms) * 1_000_000);
+        sleep.to_limit = true;
+        sleep
     }
 
     fn has_uart(&self) -> bool {

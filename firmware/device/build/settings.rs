@@ -7,6 +7,8 @@
 //! | `BELLJAR_GUEST` | path(s) of the pulley32 `.cwasm`(s) to embed, comma-separated (absolute, or relative to `firmware/`); several run side by side |
 //! | `BELLJAR_HEARTBEAT_MS` | print a firmware heartbeat line at this period (shows the firmware keeps running beside the guests) |
 //! | `BELLJAR_FIBER_STACK` | native stack per running guest, bytes |
+//! | `BELLJAR_FP_PROBE` | `1`: check s16-s31 across every guest poll and on the fibers, print a `fp probe:` line (test) |
+//! | `BELLJAR_FP_ISOLATION` | `0`: leave out the fiber FP-register workaround (to show Wasmtime's bug in the test) |
 //! | `BELLJAR_FOR_MS` | stop the guest after this much board time (like `belljar run --for`) |
 //! | `BELLJAR_PRESS` | scripted button presses, `PIN@START..END[,...]`, e.g. `15@1205ms..1805ms` |
 //! | `BELLJAR_UART_IDLE_MS` | stop a guest waiting for UART input after this long without any |
@@ -85,6 +87,10 @@ pub fn rust_source() -> String {
     s.push_str("];\n");
     let heartbeat = var("BELLJAR_HEARTBEAT_MS").map(|v| duration_ms("BELLJAR_HEARTBEAT_MS", &v));
     writeln!(s, "pub const HEARTBEAT_MS: Option<u64> = {heartbeat:?};").unwrap();
+    let probe = var("BELLJAR_FP_PROBE").is_some_and(|v| v == "1");
+    writeln!(s, "pub const FP_PROBE: bool = {probe};").unwrap();
+    let isolation = var("BELLJAR_FP_ISOLATION").is_none_or(|v| v != "0");
+    writeln!(s, "pub const FP_ISOLATION: bool = {isolation};").unwrap();
     let fiber = var("BELLJAR_FIBER_STACK").map(|v| number("BELLJAR_FIBER_STACK", &v) as usize);
     writeln!(s, "pub const FIBER_STACK: Option<usize> = {fiber:?};").unwrap();
 

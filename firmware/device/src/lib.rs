@@ -18,14 +18,18 @@
 extern crate alloc;
 
 pub mod fault;
+pub mod fp;
 pub mod heap;
 pub mod ram;
 pub mod stacks;
 mod support;
 mod tls;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
+use core::future::Future;
+use core::pin::Pin;
 
 pub use belljar_host;
 use belljar_host::runtime::{Exit, Limits, Runtime, TrapKind};
@@ -67,6 +71,12 @@ pub struct Settings {
     pub time_limit_ms: Option<u64>,
     /// Embassy time (ms) at which the guests were handed the board.
     pub board_start_ms: u64,
+    /// Keep each guest fiber's s16-s31 its own across polls ([`fp`]): the
+    /// workaround for Wasmtime 48's ARM fiber switch. Only the FP test turns
+    /// it off, to show the bug.
+    pub fp_isolation: bool,
+    /// Check s16-s31 around every guest poll and on the fiber ([`fp::FpProbe`]).
+    pub fp_probe: bool,
 }
 
 impl Default for Settings {
@@ -79,6 +89,8 @@ impl Default for Settings {
             fiber_stack: DEFAULT_FIBER_STACK,
             time_limit_ms: None,
             board_start_ms: 0,
+            fp_isolation: true,
+            fp_probe: false,
         }
     }
 }
@@ -344,9 +356,17 @@ pub async fn run_guests<B: Board>(
     let runs = running.iter_mut().map(|(i, r)| {
         let name = guests[*i].name;
         async move {
+            let run = r.run();
+            let run: Pin<Box<dyn Future<Output = Exit> + Send + '_>> =
+                match (settings.fp_isolation, settings.fp_probe) {
+                    (true, true) => Box::pin(fp::FpProbe::new(fp::FpIsolated::new(run))),
+                    (true, false) => Box::pin(fp::FpIsolated::new(run)),
+                    (false, true) => Box::pin(fp::FpProbe::new(run)),
+                    (false, false) => Box::pin(run),
+                };
             let exit = match limit {
-                None => r.run().await,
-                Some(ms) => match select(r.run(), Timer::at(Instant::from_millis(ms))).await {
+                None => run.await,
+                Some(ms) => match select(run, Timer::at(Instant::from_millis(ms))).await {
                     Either::First(exit) => exit,
                     Either::Second(()) => Exit::Stopped(Stop::TimeLimit {
                         ms: ms - settings.board_start_ms,
@@ -360,6 +380,9 @@ pub async fn run_guests<B: Board>(
         }
     });
     let exits = join_all(runs).await;
+    if settings.fp_probe {
+        let _ = writeln!(console, "{}", fp::ProbeLine);
+    }
     counts.run = meter.lap();
     if settings.counter.is_some() {
         report.counts = Some(counts);
@@ -498,19 +521,27 @@ pub fn announce(
     true
 }
 
-/// A firmware task beside the guests: every `period_ms` of embassy time it
-/// calls `beat(n, at_ms, late_ns)`, where `late_ns` is how far after its
-/// tick the beat ran by the board's fine clock `now_ns` (the measure of how
-/// well the firmware keeps its own duties while guests run).
+/// Prints a line on a board's console.
+pub type PrintLine = for<'a> fn(&'a dyn fmt::Display);
+
+/// A firmware task beside the guests: every `period_ms` of board time
+/// (counted from `start_ms` of embassy time) it prints
+/// `[   1.000 s] firmware: heartbeat 1 (+1234 ns)` with `print`, where the
+/// lateness is how far after its tick the beat ran by the board's fine clock
+/// `now_ns` (the measure of how well the firmware keeps its own duties
+/// while guests run).
 #[embassy_executor::task]
-pub async fn heartbeat(period_ms: u64, now_ns: fn() -> u64, beat: fn(u32, u64, u64)) {
-    let mut next = Instant::now().as_millis() + period_ms;
-    let mut n = 0;
-    loop {
-        Timer::at(Instant::from_millis(next)).await;
-        n += 1;
-        let late_ns = now_ns().saturating_sub(next * 1_000_000);
-        beat(n, next, late_ns);
-        next += period_ms;
+pub async fn heartbeat(start_ms: u64, period_ms: u64, now_ns: fn() -> u64, print: PrintLine) {
+    let mut at_ms = period_ms;
+    for n in 1.. {
+        let due_ms = start_ms + at_ms;
+        Timer::at(Instant::from_millis(due_ms)).await;
+        let late_ns = now_ns().saturating_sub(due_ms * 1_000_000);
+        print(&belljar_host::TimelineLine {
+            at_ms,
+            source: Some("firmware"),
+            event: format_args!("heartbeat {n} (+{late_ns} ns)"),
+        });
+        at_ms += period_ms;
     }
 }

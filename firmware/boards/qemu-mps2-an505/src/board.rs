@@ -207,6 +207,10 @@ impl Board for Mps2Board {
     }
 
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
+        // Runs on the guest's fiber, during its host call.
+        if settings::FP_PROBE {
+            belljar_device::fp::check_fiber_side();
+        }
         if settings::TRACE {
             let line = TimelineLine {
                 at_ms,

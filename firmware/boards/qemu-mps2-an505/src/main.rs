@@ -24,7 +24,6 @@ use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::belljar_host::TimelineLine;
 use belljar_device::ram;
 use cortex_m_rt::{ExceptionFrame, exception};
 use embassy_executor::Spawner;
@@ -36,7 +35,7 @@ use crate::uart::Console;
 /// stacks, stores). The native stack gets the rest of RAM (memory.x).
 const HEAP_SIZE: usize = match settings::HEAP {
     Some(bytes) => bytes,
-    None => 44 * 1024,
+    None => 52 * 1024,
 };
 
 #[unsafe(link_section = ".uninit.belljar_heap")]
@@ -76,10 +75,20 @@ async fn main(spawner: Spawner) {
     if let Some(bytes) = settings::FIBER_STACK {
         run.fiber_stack = bytes;
     }
+    run.fp_isolation = settings::FP_ISOLATION;
+    run.fp_probe = settings::FP_PROBE;
     run.board_start_ms = board::start_board_time();
     run.time_limit_ms = settings::FOR_MS.map(|ms| run.board_start_ms + ms);
     if let Some(period) = settings::HEARTBEAT_MS {
-        spawner.spawn(belljar_device::heartbeat(period, clock::now_instructions, beat).unwrap());
+        spawner.spawn(
+            belljar_device::heartbeat(
+                run.board_start_ms,
+                period,
+                clock::now_instructions,
+                print_line,
+            )
+            .unwrap(),
+        );
     }
 
     let several = settings::GUESTS.len() > 1;
@@ -97,18 +106,9 @@ async fn main(spawner: Spawner) {
     finish(report.outcome.status())
 }
 
-/// The heartbeat line: `[   1.000 s] firmware: heartbeat 1 (+1234 ns)`.
-fn beat(n: u32, at_ms: u64, late_ns: u64) {
-    let at_ms = at_ms.saturating_sub(board::start_ms());
-    let _ = writeln!(
-        Console,
-        "{}",
-        TimelineLine {
-            at_ms,
-            source: Some("firmware"),
-            event: format_args!("heartbeat {n} (+{late_ns} ns)"),
-        }
-    );
+/// A line on the console (for firmware tasks).
+fn print_line(line: &dyn core::fmt::Display) {
+    let _ = writeln!(Console, "{line}");
 }
 
 /// Prints the memory figures and the final line, then ends QEMU.

@@ -1,0 +1,150 @@
+//! Several apps on one board, on the simulator (virtual time): they run side
+//! by side as they do alone, a guest that computes forever neither starves
+//! the other app nor a firmware task, and a pin belongs to one app.
+
+mod common;
+
+use std::collections::VecDeque;
+
+use belljar_cli::run::{self, AppReport};
+use belljar_host::Fault;
+use belljar_host::runtime::{Exit, TrapKind};
+use belljar_sim::{Sim, SimConfig, Task, TraceLine, UartInput};
+use common::*;
+
+/// `names` side by side on one simulated board, plus a firmware heartbeat
+/// every `heartbeat_ms` when given. Returns each app's report and the whole
+/// timeline.
+fn side_by_side(
+    names: &[&str],
+    config: SimConfig,
+    heartbeat_ms: Option<u64>,
+) -> (Vec<AppReport>, Vec<TraceLine>) {
+    let sim = Sim::new(config);
+    // `blinky#2`: a second instance of the blinky guest.
+    let apps: Vec<_> = names
+        .iter()
+        .map(|n| (n.to_string(), load(n.split('#').next().unwrap())))
+        .collect();
+    let background: Vec<Task<'_, ()>> = heartbeat_ms
+        .map(|period| {
+            let sim = sim.clone();
+            Box::pin(async move {
+                for n in 1.. {
+                    sim.sleep_until_ms(n * period).await;
+                    sim.note("firmware", format!("heartbeat {n}"));
+                }
+            }) as Task<'_, ()>
+        })
+        .into_iter()
+        .collect();
+    let report = run::run_with(&sim, &apps, background);
+    (report.apps, sim.timeline())
+}
+
+fn lines_of(timeline: &[TraceLine], source: &str) -> Vec<(u64, String)> {
+    timeline
+        .iter()
+        .filter(|l| l.source == source)
+        .map(|l| (l.at_ms, l.text.clone()))
+        .collect()
+}
+
+fn uart(input: &[u8]) -> UartInput {
+    UartInput::Bytes(VecDeque::from(input.to_vec()))
+}
+
+#[test]
+fn blinky_and_uart_echo_run_side_by_side_as_they_do_alone() {
+    let input = b"hi\x7f!\r";
+    let config = || SimConfig {
+        uart: uart(input),
+        time_limit_ms: Some(3000),
+        ..SimConfig::default()
+    };
+    let (apps, timeline) = side_by_side(&["blinky", "uart-echo"], config(), None);
+    assert!(
+        matches!(apps[0].exit, Exit::Stopped(_)),
+        "blinky: {}",
+        apps[0].exit
+    );
+    assert!(
+        matches!(apps[1].exit, Exit::Stopped(_)),
+        "uart-echo: {}",
+        apps[1].exit
+    );
+    let (_, blinky_alone) = run_for("blinky", 3000, SimConfig::default());
+    assert_eq!(lines_of(&timeline, "blinky"), pairs(&blinky_alone));
+    let (_, echo_alone) = run_for("uart-echo", 3000, config());
+    assert_eq!(lines_of(&timeline, "uart-echo"), pairs(&echo_alone));
+    // Deterministic: the same inputs give the same interleaving.
+    let (_, again) = side_by_side(&["blinky", "uart-echo"], config(), None);
+    assert_eq!(again, timeline);
+}
+
+#[test]
+fn a_spinning_guest_starves_neither_the_firmware_nor_the_other_app() {
+    let config = SimConfig {
+        time_limit_ms: Some(4000),
+        ..SimConfig::default()
+    };
+    // `faults`' run is `loop {}` with no host call: it yields every
+    // `yield_fuel` until the watchdog stops it (20 M fuel, 2 s of virtual CPU
+    // time at 100 ns per unit).
+    let (apps, timeline) = side_by_side(&["blinky", "faults"], config, Some(100));
+    let spinner = match &apps[1].exit {
+        Exit::Trapped(t) => t,
+        other => panic!("the spinner should be stopped, got {other}"),
+    };
+    assert_eq!(spinner.kind, TrapKind::Runaway { fuel: 20_000_000 });
+    assert!(matches!(apps[0].exit, Exit::Stopped(_)), "{}", apps[0].exit);
+
+    // The heartbeat kept its period, within one yield slice (1 ms), while the
+    // spinner ran (0..2 s) and after.
+    let beats = lines_of(&timeline, "firmware");
+    assert_eq!(beats.len(), 40, "{beats:?}");
+    for (i, (at, text)) in beats.iter().enumerate() {
+        let due = (i as u64 + 1) * 100;
+        assert!(
+            (due..=due + 1).contains(at),
+            "{text} at {at} ms, due at {due} ms"
+        );
+    }
+    // Blinky kept blinking through the spin and after it, on time.
+    let (_, alone) = run_for("blinky", 4000, SimConfig::default());
+    let shared = lines_of(&timeline, "blinky");
+    assert_eq!(shared.len(), alone.len());
+    for ((t_shared, text), line) in shared.iter().zip(&alone) {
+        assert_eq!(text, &line.text);
+        assert!(
+            t_shared.abs_diff(line.at_ms) <= 1,
+            "`{text}` at {t_shared} ms beside the spinner, {} ms alone",
+            line.at_ms
+        );
+    }
+}
+
+#[test]
+fn a_pin_used_by_one_app_traps_another_that_touches_it() {
+    let config = SimConfig {
+        time_limit_ms: Some(2000),
+        ..SimConfig::default()
+    };
+    let (apps, timeline) = side_by_side(&["blinky", "blinky#2"], config, None);
+    let second = match &apps[1].exit {
+        Exit::Trapped(t) => t,
+        other => panic!("the second blinky should trap, got {other}"),
+    };
+    assert_eq!(
+        second.kind,
+        TrapKind::Fault(Fault::InUse {
+            interface: "gpio",
+            pin: Some(25),
+            owner: "blinky".to_string()
+        })
+    );
+    assert_eq!(second.message, "gpio: pin 25 is in use by app `blinky`");
+    // The owner is unaffected.
+    assert!(matches!(apps[0].exit, Exit::Stopped(_)), "{}", apps[0].exit);
+    assert_eq!(lines_of(&timeline, "blinky").len(), 8);
+}
