@@ -100,6 +100,7 @@ impl<T: DeserializeOwned> Default for Decoder<T> {
 }
 
 impl<T: DeserializeOwned> Decoder<T> {
+    /// An empty decoder (about 1 KiB; can live in a `static`).
     pub const fn new() -> Self {
         Decoder {
             buf: [0; MAX_FRAME],

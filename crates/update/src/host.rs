@@ -15,6 +15,7 @@ use crate::proto::{DeviceMsg, ErrorCode, HostMsg, MAX_CHUNK, Mode};
 )]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// Send this message next.
     Send(HostMsg),
     /// `Installed` or `Loaded`.
     Done(DeviceMsg),

@@ -47,6 +47,7 @@ pub enum Mode {
 )]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostMsg {
+    /// Asks for [`DeviceMsg::Status`].
     Hello,
     /// Start (or resume) sending a package of `len` bytes whose SHA-256 is
     /// `sha256` (the package's identity).
@@ -55,10 +56,8 @@ pub enum HostMsg {
         sha256: [u8; 32],
         mode: Mode,
     },
-    Chunk {
-        offset: u32,
-        data: ChunkData,
-    },
+    /// Package bytes `offset..offset + data.len()`.
+    Chunk { offset: u32, data: ChunkData },
     /// All bytes sent: verify the package.
     Finish,
     /// Forget the transfer (and a pending candidate that has not run yet).

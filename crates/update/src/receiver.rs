@@ -38,6 +38,7 @@ fn sat32(n: usize) -> u32 {
 }
 
 impl Receiver {
+    /// No transfer in progress.
     pub fn new() -> Self {
         Self::default()
     }

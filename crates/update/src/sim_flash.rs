@@ -24,12 +24,12 @@ use embedded_storage::nor_flash::{
 /// Why a simulated operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimError {
+    /// Offset or length not a multiple of the word (write) or sector (erase).
     NotAligned,
+    /// Beyond the end of the chip.
     OutOfBounds,
     /// A write reached a word that is not erased (offset of that word).
-    NotErased {
-        offset: u32,
-    },
+    NotErased { offset: u32 },
     /// The power is (or just went) off; call [`SimFlash::reboot`].
     PowerLost,
 }

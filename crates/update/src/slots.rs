@@ -254,6 +254,7 @@ impl<F: NorFlash> Slots<F> {
         &self.state
     }
 
+    /// The configuration the slots were opened with.
     pub fn config(&self) -> &Config {
         &self.cfg
     }
