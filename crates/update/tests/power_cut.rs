@@ -10,17 +10,18 @@ use common::*;
 
 /// One whole update as the device lives it: upload and verify (Installed),
 /// reboot, trial boot, confirm. Stops at the first failure, which must be
-/// the power cut. Returns whether it got to the end.
-fn update_flow(flash: &mut Flash, pkg: &[u8]) -> bool {
+/// the power cut. Returns whether it got to the end, and where the upload
+/// started (not 0 when it resumed).
+fn update_flow(flash: &mut Flash, pkg: &[u8]) -> (bool, Option<u32>) {
     let vk = verifying_key();
     let policy = policy(&vk);
     macro_rules! or_cut {
-        ($slots:expr, $e:expr) => {
+        ($slots:expr, $e:expr, $from:expr) => {
             match $e {
                 Ok(v) => v,
                 Err(e) => {
                     assert!($slots.flash().power_lost(), "{e:?} without a power cut");
-                    return false;
+                    return (false, $from);
                 }
             }
         };
@@ -36,18 +37,19 @@ fn update_flow(flash: &mut Flash, pkg: &[u8]) -> bool {
         &mut slots,
         &policy,
     );
+    let resumed_from = report.resumed_from;
     match report.end {
-        Sent::PowerLost => return false,
+        Sent::PowerLost => return (false, resumed_from),
         Sent::Done(DeviceMsg::Installed { version: 2, .. }) => {}
         end => panic!("update ended with {end:?}"),
     }
     // Planned reboot into the candidate (opening only reads).
     let mut slots = Slots::open(&mut *flash, CFG).unwrap();
-    let choice = or_cut!(slots, slots.boot()).expect("an app to boot");
+    let choice = or_cut!(slots, slots.boot(), resumed_from).expect("an app to boot");
     assert!(choice.trial);
     // The app runs and is healthy.
-    or_cut!(slots, slots.confirm());
-    true
+    or_cut!(slots, slots.confirm(), resumed_from);
+    (true, resumed_from)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -95,31 +97,28 @@ fn power_up(flash: &mut Flash, a: &[u8], b: &[u8]) -> Booted {
     }
 }
 
-/// After power-up, bring the update to its end: confirm a trial, or send the
-/// package again (resuming). Returns the offset the resend started from.
-fn finish_update(flash: &mut Flash, booted: &Booted, b: &[u8]) -> Option<u32> {
-    let vk = verifying_key();
-    let policy = policy(&vk);
-    let mut resumed_from = None;
+/// After power-up, bring the update to its end: confirm a trial, or run
+/// the update again (it resumes). Stops at a power cut like [`update_flow`].
+fn retry_flow(flash: &mut Flash, booted: &Booted, b: &[u8]) -> (bool, Option<u32>) {
     match booted {
-        Booted::BConfirmed => {}
+        Booted::BConfirmed => (true, None),
         Booted::BTrial => {
             let mut slots = Slots::open(&mut *flash, CFG).unwrap();
-            assert!(slots.confirm().unwrap());
+            match slots.confirm() {
+                Ok(confirmed) => (confirmed, None),
+                Err(e) => {
+                    assert!(slots.flash().power_lost(), "{e:?}");
+                    (false, None)
+                }
+            }
         }
-        _ => {
-            let mut slots = Slots::open(&mut *flash, CFG).unwrap();
-            let report = upload(b, Mode::Install, &mut Receiver::new(), &mut slots, &policy);
-            assert!(
-                matches!(report.end, Sent::Done(DeviceMsg::Installed { .. })),
-                "{report:?}"
-            );
-            resumed_from = report.resumed_from;
-            let mut slots = Slots::open(&mut *flash, CFG).unwrap();
-            assert!(slots.boot().unwrap().unwrap().trial);
-            assert!(slots.confirm().unwrap());
-        }
+        Booted::A => update_flow(flash, b),
+        Booted::Brick(why) => panic!("{why}"),
     }
+}
+
+/// B is the confirmed app and boots.
+fn assert_b_confirmed(flash: &mut Flash, b: &[u8]) {
     let mut slots = Slots::open(&mut *flash, CFG).unwrap();
     let choice = slots.boot().unwrap().unwrap();
     assert!(!choice.trial);
@@ -128,11 +127,12 @@ fn finish_update(flash: &mut Flash, booted: &Booted, b: &[u8]) -> Option<u32> {
         b
     );
     assert_eq!(slots.installed_version(), Some(2));
-    resumed_from
 }
 
-#[test]
-fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
+/// App A (v1) runs from slot B, slot A holds the app before it; B (v2) is
+/// the update. Returns (A, B, the flash, operations of one uncut update,
+/// erases per sector of one uncut update).
+fn setup() -> (Vec<u8>, Vec<u8>, Flash, u64, Vec<u32>) {
     let a = package("app-a", 1, 20_000);
     let b = package("app-b", 2, 40_000);
 
@@ -149,7 +149,7 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
 
     // The uncut update, for the number of operations and the wear.
     let mut clean = base.clone();
-    assert!(update_flow(&mut clean, &b));
+    assert!(update_flow(&mut clean, &b).0);
     let steps = clean.ops() - base.ops();
     let erases: Vec<u32> = clean
         .erase_counts()
@@ -158,6 +158,12 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
         .map(|(after, before)| after - before)
         .collect();
 
+    (a, b, base, steps, erases)
+}
+
+#[test]
+fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
+    let (a, b, base, steps, erases) = setup();
     // Cut after k operations, for every k, with the cut operation 0%, 50%,
     // 99.6% and 100% done (100%: done, but the power is gone before the
     // software goes on).
@@ -168,7 +174,7 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
         for k in 0..=steps {
             let mut flash = base.clone();
             flash.cut_power(k, done);
-            let completed = update_flow(&mut flash, &b);
+            let (completed, _) = update_flow(&mut flash, &b);
             assert_eq!(completed, k == steps, "cut after {k} of {steps} ops");
             cuts += 1;
             let booted = power_up(&mut flash, &a, &b);
@@ -182,11 +188,15 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
                     continue;
                 }
             }
-            if finish_update(&mut flash, &booted, &b).is_some_and(|from| from > 0) {
+            let (completed, resumed_from) = retry_flow(&mut flash, &booted, &b);
+            assert!(completed, "retry after a cut after {k} ops ({done}/256)");
+            assert_b_confirmed(&mut flash, &b);
+            if resumed_from.is_some_and(|from| from > 0) {
                 resumed += 1;
             }
         }
     }
+
     eprintln!(
         "power-cut: {} cut points x {} progress fractions = {cuts} cuts, {bricks} bricks \
          (boots after the cut: A {}, B on trial {}, B confirmed {}; resends that resumed mid-package: {resumed})",
@@ -196,7 +206,6 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
         outcomes[1],
         outcomes[2]
     );
-
     let state: u32 = erases[..2].iter().sum();
     let slot: u32 = erases[2..].iter().sum();
     let firmware_bytes = 433_116usize;
@@ -224,6 +233,47 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
 }
 
 #[test]
+fn a_second_cut_during_the_retry_never_bricks_either() {
+    let (a, b, base, steps, _) = setup();
+    // A second cut during the retry (the resume path erases and rewrites
+    // too): first cut after k ops, second after j more.
+    let seconds = [0u64, 1, 3, 9, 27];
+    let (mut double_cuts, mut double_bricks) = (0u32, 0u32);
+    for k in 0..steps {
+        for j in seconds {
+            let mut flash = base.clone();
+            flash.cut_power(k, 128);
+            update_flow(&mut flash, &b);
+            let booted = power_up(&mut flash, &a, &b);
+            if let Booted::Brick(why) = &booted {
+                panic!("single cut after {k}: {why}");
+            }
+            flash.cut_power(j, 128);
+            let (completed, _) = retry_flow(&mut flash, &booted, &b);
+            double_cuts += u32::from(!completed);
+            let booted = power_up(&mut flash, &a, &b);
+            if let Booted::Brick(why) = &booted {
+                eprintln!("BRICK: cuts after {k} then {j} ops: {why}");
+                double_bricks += 1;
+                continue;
+            }
+            assert!(retry_flow(&mut flash, &booted, &b).0);
+            assert_b_confirmed(&mut flash, &b);
+        }
+    }
+    eprintln!(
+        "power-cut: {} first cuts x {} second cuts: {double_cuts} retries cut, {double_bricks} bricks",
+        steps,
+        seconds.len()
+    );
+    assert_eq!(double_bricks, 0);
+    assert!(
+        double_cuts > steps as u32 * 3,
+        "most second cuts hit the retry"
+    );
+}
+
+#[test]
 fn twenty_updates_wear_the_state_area_less_than_the_slots() {
     let mut flash = Flash::new(SECTORS);
     for version in 1..=20 {
@@ -235,9 +285,11 @@ fn twenty_updates_wear_the_state_area_less_than_the_slots() {
     let counts = flash.erase_counts();
     let state_max = counts[..2].iter().max().unwrap();
     let slot_max = counts[2..].iter().max().unwrap();
+    let state_total: u32 = counts[..2].iter().sum();
     eprintln!(
-        "wear after 20 updates: state sectors {:?}, slot sectors {:?}",
+        "wear after 20 updates: state sectors {:?} ({:.2} state erases per update), slot sectors {:?}",
         &counts[..2],
+        f64::from(state_total) / 20.0,
         &counts[2..]
     );
     assert!(
