@@ -43,11 +43,6 @@ impl Receiver {
         Self::default()
     }
 
-    /// Offset the current transfer continues from, if one is in progress.
-    pub fn next_offset(&self) -> Option<u32> {
-        self.transfer.as_ref().map(|t| t.next)
-    }
-
     /// The verified package of a `RunOnce` transfer (once).
     pub fn take_loaded(&mut self) -> Option<Vec<u8>> {
         self.loaded.take()

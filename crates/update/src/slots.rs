@@ -174,7 +174,8 @@ impl<F: NorFlash> Slots<F> {
 
     /// Opens the slots on `flash`, recovering the newest valid boot state
     /// from whatever the flash holds (a blank or garbage state area means no
-    /// app and no candidate).
+    /// app and no candidate). Only reads. Pass `&mut flash` to keep the
+    /// flash when opening fails.
     pub fn open(mut flash: F, cfg: Config) -> Result<Self, Error<F::Error>> {
         Self::check_geometry(&flash, &cfg)?;
         let per_sector = (F::ERASE_SIZE / Self::RECORD) as u32;

@@ -487,3 +487,95 @@ fn lengths_the_slot_or_policy_cannot_hold_are_refused_at_begin() {
     );
     assert_eq!(slots.state().candidate, Candidate::Empty);
 }
+
+#[test]
+fn the_host_can_send_smaller_chunks() {
+    let (mut flash, _a) = device_with_a();
+    let b = package("app-b", 2, 3_000);
+    let vk = verifying_key();
+    let policy = policy(&vk);
+    let mut slots = Slots::open(&mut flash, CFG).unwrap();
+    let mut rx = Receiver::new();
+    let mut link = Link::default();
+    let mut up = belljar_update::host::Upload::new(&b, Mode::Install).with_chunk(256);
+    let mut msg = up.begin();
+    let mut sent = 0;
+    let done = loop {
+        sent += 1;
+        if let HostMsg::Chunk { data, .. } = &msg {
+            assert!(data.len() <= 256);
+        }
+        let reply = link.exchange(&msg, &mut rx, &mut slots, &policy);
+        match up.on_reply(&reply) {
+            belljar_update::host::Step::Send(next) => msg = next,
+            end => break end,
+        }
+    };
+    assert_eq!(
+        done,
+        belljar_update::host::Step::Done(DeviceMsg::Installed {
+            app: "app-b".into(),
+            version: 2
+        })
+    );
+    assert_eq!(sent, 2 + b.len().div_ceil(256));
+}
+
+/// Installs `pkg` on a flash of another geometry, through the protocol.
+fn install_on<const W: usize, const E: usize>(slot_sectors: u32, pkg: &[u8]) -> u32 {
+    use belljar_update::host::{Step, Upload};
+    use belljar_update::sim_flash::SimFlash;
+    let cfg = belljar_update::Config {
+        base: E as u32,
+        state_sectors: 3,
+        slot_sectors,
+        max_boot_attempts: 1,
+    };
+    let mut flash = SimFlash::<W, E>::new(1 + 3 + 2 * slot_sectors as usize + 1);
+    let vk = verifying_key();
+    let policy = policy(&vk);
+    let mut slots = Slots::open(&mut flash, cfg).unwrap();
+    let mut rx = Receiver::new();
+    let mut up = Upload::new(pkg, Mode::Install);
+    let mut msg = up.begin();
+    let end = loop {
+        match up.on_reply(&rx.handle(&msg, &mut slots, &policy)) {
+            Step::Send(next) => msg = next,
+            end => break end,
+        }
+    };
+    assert!(
+        matches!(end, Step::Done(DeviceMsg::Installed { .. })),
+        "{end:?}"
+    );
+    let mut slots = Slots::open(&mut flash, cfg).unwrap();
+    assert!(slots.boot().unwrap().unwrap().trial);
+    assert!(slots.confirm().unwrap());
+    let active = slots.active().unwrap();
+    let bytes = slots.read_image(&active.image).unwrap();
+    assert_eq!(bytes, pkg);
+    assert_eq!(
+        &slots.flash().memory()[active.range.start as usize..active.range.end as usize],
+        pkg
+    );
+    // Nothing outside the area was touched.
+    let mem = slots.flash().memory();
+    assert!(
+        mem[..E]
+            .iter()
+            .chain(&mem[mem.len() - E..])
+            .all(|&b| b == 0xFF)
+    );
+    verify(&bytes, &policy).unwrap().header.version
+}
+
+#[test]
+fn other_flash_geometries_work() {
+    let pkg = package("app-b", 2, 5_000);
+    // Byte-writable, 1 KiB sectors (8 records per sector).
+    assert_eq!(install_on::<1, 1024>(6, &pkg), 2);
+    // 256-byte pages: records grow to one page.
+    assert_eq!(install_on::<256, 4096>(2, &pkg), 2);
+    // 16-byte words, 8 KiB sectors (STM32U5-like).
+    assert_eq!(install_on::<16, 8192>(1, &pkg), 2);
+}
