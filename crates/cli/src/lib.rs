@@ -4,5 +4,6 @@
 pub mod guest;
 pub mod inspect;
 pub mod package;
+pub mod push;
 pub mod qemu;
 pub mod run;

@@ -104,6 +104,26 @@ enum Command {
         #[arg(long)]
         installed: Option<u32>,
     },
+    /// Send a signed package to a device's update agent over a serial port
+    /// or a TCP stream (`tcp:HOST:PORT`, e.g. QEMU's `-serial tcp::PORT,server,nowait`).
+    Push {
+        package: PathBuf,
+        /// A serial device (/dev/ttyACM0, COM3) or tcp:HOST:PORT.
+        #[arg(long)]
+        port: String,
+        /// Run it once from RAM instead of installing it.
+        #[arg(long)]
+        run_once: bool,
+        /// Serial speed (8N1).
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// How long to wait for each answer before sending again.
+        #[arg(long, default_value = "5s", value_name = "DURATION")]
+        timeout: String,
+        /// Tries without an answer (or reopenings of the link) before giving up.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        tries: u32,
+    },
     /// Build guests into the firmware of QEMU's mps2-an505 (Cortex-M33) and
     /// boot it; several guests run side by side. Exits with the firmware's
     /// status.
@@ -393,6 +413,27 @@ fn real_main() -> Result<ExitCode> {
             let header =
                 belljar_cli::package::verify(&bytes, &key, single_target(target)?, installed)?;
             print!("verified\n{}", belljar_cli::package::describe(&header));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Push {
+            package,
+            port,
+            run_once,
+            baud,
+            timeout,
+            tries,
+        } => {
+            let options = belljar_cli::push::Options {
+                port,
+                baud,
+                mode: match run_once {
+                    true => belljar_update::proto::Mode::RunOnce,
+                    false => belljar_update::proto::Mode::Install,
+                },
+                timeout: run::parse_duration(&timeout)?,
+                tries,
+            };
+            belljar_cli::push::push(&package, &options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file } => {
