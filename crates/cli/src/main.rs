@@ -88,6 +88,10 @@ enum Command {
         /// Pins the app may read.
         #[arg(long, value_delimiter = ',')]
         inputs: Vec<u32>,
+        /// Interfaces the app may use (default: those its component imports;
+        /// required when signing a .cwasm).
+        #[arg(long, value_delimiter = ',')]
+        interfaces: Option<Vec<String>>,
         /// Output file (default: <app>.bjpkg next to the payload).
         #[arg(long, short)]
         out: Option<PathBuf>,
@@ -355,15 +359,20 @@ fn real_main() -> Result<ExitCode> {
             world,
             outputs,
             inputs,
+            interfaces,
             out,
         } => {
             let target = single_target(target)?;
+            let mut imports = None;
             let key = belljar_cli::package::signing_key(&key)?;
             let (payload, name, dir) = match Source::resolve(&guest)? {
                 Source::Crate(dir) => {
                     let krate = belljar_build::GuestCrate::open(&dir)?;
                     let artifacts = krate.build(&[target])?;
                     let path = artifacts.cwasm(target).expect("built").to_path_buf();
+                    imports = Some(belljar_cli::package::component_imports(
+                        &belljar_cli::guest::read(&artifacts.component)?,
+                    )?);
                     (
                         belljar_cli::guest::read(&path)?,
                         krate.name,
@@ -382,6 +391,12 @@ fn real_main() -> Result<ExitCode> {
                 Source::Wasm(_) => anyhow::bail!("sign a guest crate or a .cwasm, not a .wasm"),
             };
             let app = app.unwrap_or(name);
+            let Some(interfaces) = interfaces.or(imports) else {
+                anyhow::bail!(
+                    "name the interfaces the app may use with --interfaces (e.g. \
+                     embedded:platform/gpio,embedded:platform/timing), or sign its crate"
+                );
+            };
             let request = belljar_cli::package::SignRequest {
                 target,
                 world: &world,
@@ -389,7 +404,7 @@ fn real_main() -> Result<ExitCode> {
                 version,
                 outputs,
                 inputs,
-                interfaces: Vec::new(),
+                interfaces,
             };
             let bytes = belljar_cli::package::sign(&payload, &request, &key)?;
             let out = out.unwrap_or_else(|| dir.join(format!("{app}.bjpkg")));

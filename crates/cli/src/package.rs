@@ -122,3 +122,30 @@ pub fn describe(header: &Header) -> String {
         c.interfaces
     )
 }
+
+/// The interfaces a component imports (`embedded:platform/gpio`, ...): what
+/// `belljar sign` grants by default.
+pub fn component_imports(component: &[u8]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload.context("cannot read the component")? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    names.push(
+                        import
+                            .context("cannot read the component")?
+                            .name
+                            .name
+                            .to_string(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}

@@ -7,6 +7,8 @@
 //! | `BELLJAR_GUEST` | path(s) of the pulley32 `.cwasm`(s) to embed, comma-separated (absolute, or relative to `firmware/`); several run side by side |
 //! | `BELLJAR_HEARTBEAT_MS` | print a firmware heartbeat line at this period (shows the firmware keeps running beside the guests) |
 //! | `BELLJAR_FIBER_STACK` | native stack per running guest, bytes |
+//! | `BELLJAR_PUBKEY` | supervisor mode: the `.pub` file (hex, from `belljar keygen`) whose signatures the device accepts; apps come from flash slots and updates over the update UART |
+//! | `BELLJAR_INITIAL` | supervisor mode: the signed package installed at first boot (factory app) |
 //! | `BELLJAR_FP_PROBE` | `1`: check s16-s31 across every guest poll and on the fibers, print a `fp probe:` line (test) |
 //! | `BELLJAR_FP_ISOLATION` | `0`: leave out the fiber FP-register workaround (to show Wasmtime's bug in the test) |
 //! | `BELLJAR_FOR_MS` | stop the guest after this much board time (like `belljar run --for`) |
@@ -87,6 +89,38 @@ pub fn rust_source() -> String {
     s.push_str("];\n");
     let heartbeat = var("BELLJAR_HEARTBEAT_MS").map(|v| duration_ms("BELLJAR_HEARTBEAT_MS", &v));
     writeln!(s, "pub const HEARTBEAT_MS: Option<u64> = {heartbeat:?};").unwrap();
+    // Supervisor mode: the app comes from flash slots, verified with this
+    // public key (a `belljar keygen` .pub file, hex).
+    match var("BELLJAR_PUBKEY") {
+        Some(path) => {
+            let path = guest_path(&path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            let text =
+                fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("BELLJAR_PUBKEY: {e}")));
+            let text = text.trim();
+            if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                fail("BELLJAR_PUBKEY: expected a `belljar keygen` .pub file (64 hex digits)");
+            }
+            let bytes: Vec<String> = (0..32)
+                .map(|i| format!("0x{}", &text[2 * i..2 * i + 2]))
+                .collect();
+            writeln!(
+                s,
+                "pub const PUBKEY: Option<[u8; 32]> = Some([{}]);",
+                bytes.join(", ")
+            )
+            .unwrap();
+        }
+        None => writeln!(s, "pub const PUBKEY: Option<[u8; 32]> = None;").unwrap(),
+    }
+    match var("BELLJAR_INITIAL") {
+        Some(path) => {
+            let path = guest_path(&path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            writeln!(s, "pub static INITIAL: &[u8] = include_bytes!({path:?});").unwrap();
+        }
+        None => writeln!(s, "pub static INITIAL: &[u8] = &[];").unwrap(),
+    }
     let probe = var("BELLJAR_FP_PROBE").is_some_and(|v| v == "1");
     writeln!(s, "pub const FP_PROBE: bool = {probe};").unwrap();
     let isolation = var("BELLJAR_FP_ISOLATION").is_none_or(|v| v != "0");

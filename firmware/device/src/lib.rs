@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+pub mod executor;
 pub mod fault;
 pub mod fp;
 pub mod heap;
@@ -35,6 +36,8 @@ pub use belljar_host;
 use belljar_host::runtime::{Exit, Limits, Runtime, TrapKind};
 use belljar_host::{Access, Board, Claims, Stop, wasmtime};
 use belljar_profile::Target;
+pub use belljar_supervisor;
+pub use belljar_update;
 use embassy_futures::select::{Either, select};
 use embassy_time::{Instant, Timer};
 use futures_util::future::join_all;
@@ -543,5 +546,99 @@ pub async fn heartbeat(start_ms: u64, period_ms: u64, now_ns: fn() -> u64, print
             event: format_args!("heartbeat {n} (+{late_ns} ns)"),
         });
         at_ms += period_ms;
+    }
+}
+
+/// Supervisor mode: the device runs whatever verified app its flash slots
+/// hold, under [`belljar_supervisor::Supervisor`] (restart with backoff,
+/// trial and rollback, the update agent on `platform`'s update link).
+/// `initial` (a signed package, may be empty) is installed at first boot.
+///
+/// The slots live in `flash` (a NOR flash of `sectors` 4 KiB sectors: 2
+/// for the boot state, the rest split between slot A and slot B).
+pub async fn supervise<P, F>(
+    platform: P,
+    flash: F,
+    key: [u8; 32],
+    initial: &[u8],
+    settings: &Settings,
+    console: &mut impl Write,
+) where
+    P: belljar_supervisor::Platform,
+    F: embedded_storage::nor_flash::NorFlash,
+{
+    use belljar_package::ed25519_dalek::VerifyingKey;
+    use belljar_update::{Config, Slots};
+
+    let Ok(key) = VerifyingKey::from_bytes(&key) else {
+        let _ = writeln!(
+            console,
+            "error: the built-in public key is not a valid Ed25519 key"
+        );
+        return;
+    };
+    let sectors = (flash.capacity() / F::ERASE_SIZE) as u32;
+    let config = Config {
+        base: 0,
+        state_sectors: 2,
+        slot_sectors: (sectors - 2) / 2,
+        max_boot_attempts: 3,
+    };
+    let mut slots = match Slots::open(flash, config) {
+        Ok(slots) => slots,
+        Err(e) => {
+            let _ = writeln!(console, "error: cannot open the app slots: {e:?}");
+            return;
+        }
+    };
+    let supervisor_settings = belljar_supervisor::Settings {
+        limits: settings.limits,
+        max_len: slots.slot_size() as usize,
+        ..Default::default()
+    };
+    if slots.active().is_none() && !initial.is_empty() {
+        let policy = belljar_package::Policy {
+            key: &key,
+            target: Target::Pulley32,
+            installed: None,
+            allow_downgrade: false,
+            max_len: supervisor_settings.max_len,
+        };
+        match belljar_supervisor::install_factory(&mut slots, initial, &policy) {
+            Ok(header) => {
+                let _ = writeln!(
+                    console,
+                    "supervisor: factory app {} v{} installed",
+                    header.app, header.version
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(console, "error: the factory app was refused: {e:?}");
+            }
+        }
+    }
+    let engine = match engine(settings) {
+        Ok(engine) => engine,
+        Err(e) => {
+            let _ = writeln!(console, "error: cannot create the engine: {e}");
+            return;
+        }
+    };
+    let runtime = match Runtime::with_engine(engine) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(console, "error: cannot link the board interfaces: {e}");
+            return;
+        }
+    };
+    ram::lower_stack_limit();
+    let supervisor =
+        belljar_supervisor::Supervisor::new(platform, runtime, slots, &key, supervisor_settings);
+    // The guests' fibers are polled inside the supervisor: isolate the FP
+    // registers around every poll of it (see [`fp`]).
+    if settings.fp_isolation {
+        fp::FpIsolated::new(supervisor.run()).await;
+    } else {
+        supervisor.run().await;
     }
 }

@@ -25,8 +25,10 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use belljar_device::ram;
-use cortex_m_rt::{ExceptionFrame, exception};
+use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embassy_executor::Spawner;
+
+use belljar_device::belljar_update::sim_flash::SimFlash;
 
 use crate::board::Mps2Board;
 use crate::uart::Console;
@@ -41,8 +43,13 @@ const HEAP_SIZE: usize = match settings::HEAP {
 #[unsafe(link_section = ".uninit.belljar_heap")]
 static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
 
-#[embassy_executor::main]
-async fn main(spawner: Spawner) {
+#[entry]
+fn main() -> ! {
+    belljar_device::executor::run(|spawner| spawner.spawn(firmware(spawner).unwrap()))
+}
+
+#[embassy_executor::task]
+async fn firmware(spawner: Spawner) {
     let mut core = cortex_m::Peripherals::take().unwrap();
     // A native stack overflow hits MSPLIM (set by cortex-m-rt to the end of
     // the stack region) and escalates to HardFault. Let the fault handler
@@ -55,7 +62,13 @@ async fn main(spawner: Spawner) {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    if !belljar_device::announce(
+    if settings::PUBKEY.is_some() {
+        let _ = writeln!(
+            console,
+            "belljar qemu-mps2-an505: supervisor, heap {HEAP_SIZE} bytes, RAM {} bytes",
+            ram::total()
+        );
+    } else if !belljar_device::announce(
         &mut console,
         "qemu-mps2-an505",
         settings::GUESTS,
@@ -91,6 +104,28 @@ async fn main(spawner: Spawner) {
         );
     }
 
+    if let Some(key) = settings::PUBKEY {
+        // Supervisor mode: apps from flash slots, updates on UART1.
+        let flash = SimFlash::<4, 4096>::new(FLASH_SECTORS);
+        let _ = writeln!(
+            console,
+            "supervisor: {} KiB of NOR flash (RAM-backed on this board), update link on UART1",
+            FLASH_SECTORS * 4
+        );
+        let supervise =
+            belljar_device::supervise(Qemu, flash, key, settings::INITIAL, &run, &mut console);
+        match settings::FOR_MS {
+            Some(ms) => {
+                let limit = embassy_time::Timer::at(embassy_time::Instant::from_millis(
+                    run.board_start_ms + ms,
+                ));
+                embassy_futures::select::select(supervise, limit).await;
+            }
+            None => supervise.await,
+        }
+        finish(0);
+    }
+
     let several = settings::GUESTS.len() > 1;
     let report = belljar_device::run_guests(
         settings::GUESTS,
@@ -104,6 +139,58 @@ async fn main(spawner: Spawner) {
         let _ = writeln!(console, "{counts} (instructions under -icount shift=0)");
     }
     finish(report.outcome.status())
+}
+
+/// Sectors (4 KiB) of the emulated NOR flash in supervisor mode: 2 for the
+/// boot state, 2 x 31 for the app slots (124 KiB each).
+const FLASH_SECTORS: usize = 64;
+
+/// Bytes arrived on the update link recently (a transfer is going on).
+static LINK_ACTIVE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// What the supervisor needs from this board.
+struct Qemu;
+
+impl belljar_device::belljar_supervisor::Platform for Qemu {
+    type Board = Mps2Board;
+
+    fn board(&self, _app: &str) -> Mps2Board {
+        Mps2Board::new(None)
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        embassy_time::Timer::after_millis(ms).await
+    }
+
+    /// Polls UART1 (one byte deep): every millisecond while the link is
+    /// quiet; during a transfer it keeps polling for up to 2 ms between
+    /// bytes, since the next one follows at once.
+    async fn receive(&self, buf: &mut [u8]) -> usize {
+        loop {
+            let started = clock::now_instructions();
+            loop {
+                let n = uart::link_read(buf);
+                if n > 0 {
+                    LINK_ACTIVE.store(true, core::sync::atomic::Ordering::Relaxed);
+                    return n;
+                }
+                let active = LINK_ACTIVE.load(core::sync::atomic::Ordering::Relaxed);
+                if !active || clock::now_instructions() - started > 2_000_000 {
+                    break;
+                }
+            }
+            LINK_ACTIVE.store(false, core::sync::atomic::Ordering::Relaxed);
+            embassy_time::Timer::after_millis(1).await;
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        uart::link_write(bytes);
+    }
+
+    fn log(&self, line: core::fmt::Arguments<'_>) {
+        let _ = writeln!(Console, "{line}");
+    }
 }
 
 /// A line on the console (for firmware tasks).

@@ -9,6 +9,9 @@ use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
 
 const UART0: usize = 0x5020_0000;
+/// UART1 (Secure alias of 0x40201000): the update link in supervisor mode
+/// (QEMU: the second `-serial`).
+const UART1: usize = 0x5020_1000;
 const DATA: usize = 0x00;
 const STATE: usize = 0x04;
 const CTRL: usize = 0x08;
@@ -27,22 +30,54 @@ fn reg(offset: usize) -> *mut u32 {
     (UART0 + offset) as *mut u32
 }
 
-/// Enables UART0 for transmit and receive at 115200 baud.
+fn reg_of(uart: usize, offset: usize) -> *mut u32 {
+    (uart + offset) as *mut u32
+}
+
+/// Enables UART0 and UART1 for transmit and receive at 115200 baud.
 pub fn init() {
-    // SAFETY: UART0's registers, owned by this module.
+    for uart in [UART0, UART1] {
+        // SAFETY: the UARTs' registers, owned by this module.
+        unsafe {
+            write_volatile(reg_of(uart, BAUDDIV), PCLK_HZ / BAUD);
+            write_volatile(reg_of(uart, CTRL), CTRL_TX_EN | CTRL_RX_EN);
+        }
+    }
+}
+
+fn put_on(uart: usize, byte: u8) {
+    // SAFETY: the UART's registers; single core, thread mode (and the panic
+    // / fault handlers, which never return to an interrupted write).
     unsafe {
-        write_volatile(reg(BAUDDIV), PCLK_HZ / BAUD);
-        write_volatile(reg(CTRL), CTRL_TX_EN | CTRL_RX_EN);
+        while read_volatile(reg_of(uart, STATE)) & STATE_TX_FULL != 0 {}
+        write_volatile(reg_of(uart, DATA), u32::from(byte));
     }
 }
 
 fn put(byte: u8) {
-    // SAFETY: UART0's registers; single core, thread mode (and the panic /
-    // fault handlers, which never return to an interrupted write).
-    unsafe {
-        while read_volatile(reg(STATE)) & STATE_TX_FULL != 0 {}
-        write_volatile(reg(DATA), u32::from(byte));
+    put_on(UART0, byte);
+}
+
+/// Sends bytes on the update link (UART1).
+pub fn link_write(bytes: &[u8]) {
+    bytes.iter().for_each(|&b| put_on(UART1, b));
+}
+
+/// Takes the bytes waiting on the update link (UART1) into `buf`.
+pub fn link_read(buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        // SAFETY: UART1's registers; reading DATA clears RX full.
+        let byte = unsafe {
+            if read_volatile(reg_of(UART1, STATE)) & STATE_RX_FULL == 0 {
+                break;
+            }
+            read_volatile(reg_of(UART1, DATA)) as u8
+        };
+        buf[n] = byte;
+        n += 1;
     }
+    n
 }
 
 /// A byte from the guest (`uart.write-byte`).

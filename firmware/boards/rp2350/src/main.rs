@@ -67,8 +67,13 @@ static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); H
 
 /// `hal::entry` (cortex-m-rt's entry after resetting the RP2350's spinlocks
 /// and enabling its coprocessors) runs the executor.
-#[embassy_executor::main(entry = "rp235x_hal::entry")]
-async fn main(spawner: Spawner) {
+#[rp235x_hal::entry]
+fn main() -> ! {
+    belljar_device::executor::run(|spawner| spawner.spawn(firmware(spawner).unwrap()))
+}
+
+#[embassy_executor::task]
+async fn firmware(spawner: Spawner) {
     let (Some(mut pac), Some(mut core)) =
         (hal::pac::Peripherals::take(), cortex_m::Peripherals::take())
     else {

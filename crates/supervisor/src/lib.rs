@@ -1,0 +1,400 @@
+//! The supervisor: what runs the app on a device (and on the simulator in
+//! `belljar run --listen`), and what no app can take down.
+//!
+//! * The app comes from the A/B flash [`Slots`]. Its package is read into RAM
+//!   and **verified** (signature against the key built into the firmware,
+//!   hash, target, engine, anti-rollback) before a byte of it reaches
+//!   Wasmtime's deserializer; the verified bytes are the ones deserialized.
+//! * The signed header's capabilities become the app's [`Grants`]: a pin or
+//!   interface it was not granted is a guest trap with a message.
+//! * The app runs on the async host (fuel-sliced: it yields every
+//!   `yield_fuel`), beside the **update agent**, which keeps answering the
+//!   framed protocol on the update link whatever the app does.
+//! * A trap, a runaway loop or an exhausted budget is logged; the app is
+//!   restarted after a backoff (doubling up to `max_backoff_ms`). Every
+//!   start is a boot of the slots: an app on trial that fails
+//!   `max_boot_attempts` times is rolled back to the previous one
+//!   automatically; an app on trial that runs `health_ms` without failing
+//!   (or returns) is confirmed.
+//! * A verified update switches at once to a warm boot of the new app (on
+//!   trial); a one-off (`RunOnce`) package runs from RAM and is not
+//!   installed.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+use core::future::Future;
+use core::pin::pin;
+
+use belljar_host::runtime::{App, Exit, Limits, Runtime};
+use belljar_host::{Access, Board, Grants};
+use belljar_package::ed25519_dalek::VerifyingKey;
+use belljar_package::{Capabilities, Header, Policy};
+use belljar_profile::Target;
+use belljar_update::frame::{self, Decoder};
+use belljar_update::proto::{DeviceMsg, HostMsg};
+use belljar_update::{BootChoice, Receiver, Slots};
+use embassy_futures::select::{Either, Either3, select, select3};
+use embedded_storage::nor_flash::NorFlash;
+
+pub use belljar_update;
+
+/// What the supervisor needs from a board (or the simulator) besides the
+/// app's [`Board`] views: time, the update link and a console.
+pub trait Platform {
+    type Board: Board;
+    /// A fresh view of the board for the app named `app`.
+    fn board(&self, app: &str) -> Self::Board;
+    /// Completes `ms` milliseconds later.
+    fn sleep_ms(&self, ms: u64) -> impl Future<Output = ()>;
+    /// Waits for bytes on the update link; returns how many were put in `buf`
+    /// (at least one).
+    fn receive(&self, buf: &mut [u8]) -> impl Future<Output = usize>;
+    /// Sends bytes on the update link.
+    fn send(&self, bytes: &[u8]);
+    /// One console line from the supervisor.
+    fn log(&self, line: fmt::Arguments<'_>);
+}
+
+/// How patient the supervisor is.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub limits: Limits,
+    /// An app on trial that runs this long without failing is confirmed.
+    pub health_ms: u64,
+    /// First restart delay after a failure; doubles on each failure in a row.
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Development override of anti-rollback.
+    pub allow_downgrade: bool,
+    /// Largest package accepted (bytes).
+    pub max_len: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: Limits::default(),
+            health_ms: 2_000,
+            backoff_ms: 100,
+            max_backoff_ms: 10_000,
+            allow_downgrade: false,
+            max_len: 256 * 1024,
+        }
+    }
+}
+
+/// The grants a signed header's capabilities give: exactly the listed pins
+/// and interfaces.
+pub fn grants(caps: &Capabilities) -> Grants {
+    Grants {
+        outputs: caps.outputs.iter().copied().collect(),
+        inputs: caps.inputs.iter().copied().collect(),
+        interfaces: Some(caps.interfaces.clone()),
+    }
+}
+
+/// Installs `package` as the confirmed app of empty slots (the factory
+/// image a firmware carries for its first boot), through the same
+/// verification as an update.
+pub fn install_factory<F: NorFlash>(
+    slots: &mut Slots<F>,
+    package: &[u8],
+    policy: &Policy<'_>,
+) -> Result<Header, belljar_update::slots::Error<F::Error>> {
+    use sha2::Digest;
+    let len = u32::try_from(package.len()).unwrap_or(u32::MAX);
+    let sha256: [u8; 32] = sha2::Sha256::digest(package).into();
+    let mut offset = slots.begin_candidate(len, sha256)?;
+    while (offset as usize) < package.len() {
+        let end = (offset as usize + 512).min(package.len());
+        offset = slots.write_candidate(offset, &package[offset as usize..end])?;
+    }
+    let header = slots.mark_pending(policy)?;
+    slots.boot()?;
+    slots.confirm()?;
+    Ok(header)
+}
+
+/// Why the app stopped running.
+enum Switch {
+    /// A verified package was installed: boot it.
+    Install,
+    /// A verified one-off package: run it from RAM.
+    RunOnce(Vec<u8>),
+}
+
+/// The supervisor of one device.
+pub struct Supervisor<'k, P: Platform, F: NorFlash> {
+    platform: P,
+    runtime: Runtime<P::Board>,
+    slots: RefCell<Slots<F>>,
+    agent: RefCell<(Decoder<HostMsg>, Receiver)>,
+    key: &'k VerifyingKey,
+    target: Target,
+    settings: Settings,
+}
+
+impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
+    pub fn new(
+        platform: P,
+        runtime: Runtime<P::Board>,
+        slots: Slots<F>,
+        key: &'k VerifyingKey,
+        settings: Settings,
+    ) -> Self {
+        Supervisor {
+            platform,
+            runtime,
+            slots: RefCell::new(slots),
+            agent: RefCell::new((Decoder::new(), Receiver::new())),
+            key,
+            target: Target::host(),
+            settings,
+        }
+    }
+
+    pub fn slots(&self) -> core::cell::Ref<'_, Slots<F>> {
+        self.slots.borrow()
+    }
+
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            key: self.key,
+            target: self.target,
+            installed: self.slots.borrow().installed_version(),
+            allow_downgrade: self.settings.allow_downgrade,
+            max_len: self.settings.max_len,
+        }
+    }
+
+    /// Runs the device forever: boot, run, supervise, update.
+    pub async fn run(&self) -> ! {
+        let mut failures: u32 = 0;
+        let mut once: Option<Vec<u8>> = None;
+        loop {
+            if let Some(package) = once.take() {
+                // A one-off run; the installed app comes back afterwards.
+                let (switch, _) = self.run_package(&package, false).await;
+                once = self.after_switch(switch);
+                continue;
+            }
+            let choice = {
+                let mut slots = self.slots.borrow_mut();
+                match slots.boot() {
+                    Ok(choice) => choice,
+                    Err(e) => {
+                        self.platform.log(format_args!(
+                            "supervisor: boot state: {e:?}; running the active app"
+                        ));
+                        slots.active()
+                    }
+                }
+            };
+            let Some(choice) = choice else {
+                self.platform.log(format_args!(
+                    "supervisor: no app installed; waiting for an update"
+                ));
+                let switch = self.agent().await;
+                once = self.after_switch(Some(switch));
+                continue;
+            };
+            let (switch, failed) = self.run_choice(&choice).await;
+            if let Some(switch) = switch {
+                failures = 0;
+                once = self.after_switch(Some(switch));
+                continue;
+            }
+            if !failed {
+                failures = 0;
+                // Ended cleanly: nothing to run until an update comes.
+                let switch = self.agent().await;
+                once = self.after_switch(Some(switch));
+                continue;
+            }
+            failures += 1;
+            let delay = self
+                .settings
+                .backoff_ms
+                .saturating_mul(1 << (failures - 1).min(16))
+                .min(self.settings.max_backoff_ms);
+            self.platform.log(format_args!(
+                "supervisor: restarting in {delay} ms (failure {failures} in a row)"
+            ));
+            if let Either::Second(switch) =
+                select(self.platform.sleep_ms(delay), self.agent()).await
+            {
+                failures = 0;
+                once = self.after_switch(Some(switch));
+            }
+        }
+    }
+
+    fn after_switch(&self, switch: Option<Switch>) -> Option<Vec<u8>> {
+        match switch {
+            Some(Switch::RunOnce(package)) => Some(package),
+            Some(Switch::Install) | None => None,
+        }
+    }
+
+    /// Boots `choice`: verify, load, run beside the agent. Returns a switch
+    /// if an update interrupted it, and whether the app failed.
+    async fn run_choice(&self, choice: &BootChoice) -> (Option<Switch>, bool) {
+        let image = choice.image;
+        let package = match self.slots.borrow_mut().read_image(&image) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.platform.log(format_args!(
+                    "supervisor: cannot read slot {:?}: {e:?}",
+                    image.slot
+                ));
+                return (None, true);
+            }
+        };
+        self.platform.log(format_args!(
+            "supervisor: booting slot {:?} (v{}{})",
+            image.slot,
+            image.version,
+            if choice.trial { ", on trial" } else { "" }
+        ));
+        self.run_package(&package, choice.trial).await
+    }
+
+    /// Verifies and runs one package until it ends or an update comes.
+    async fn run_package(&self, package: &[u8], trial: bool) -> (Option<Switch>, bool) {
+        let (header, app) = match self.load(package) {
+            Ok(loaded) => loaded,
+            Err(()) => return (None, true),
+        };
+        let name = &header.app;
+        let board = self.platform.board(name);
+        let access = Access::new(grants(&header.capabilities));
+        let mut running = match app.instantiate(board, access, self.settings.limits).await {
+            Ok(running) => running,
+            Err(exit) => {
+                self.platform.log(format_args!(
+                    "supervisor: {name} v{}: {exit}",
+                    header.version
+                ));
+                return (None, true);
+            }
+        };
+        self.platform.log(format_args!(
+            "supervisor: running {name} v{}",
+            header.version
+        ));
+        let mut run = pin!(running.run());
+        let mut confirmed = !trial;
+        loop {
+            let health = async {
+                if confirmed {
+                    core::future::pending::<()>().await
+                } else {
+                    self.platform.sleep_ms(self.settings.health_ms).await
+                }
+            };
+            match select3(&mut run, self.agent(), health).await {
+                Either3::First(exit) => {
+                    let failed = matches!(exit, Exit::Trapped(_));
+                    self.platform.log(format_args!(
+                        "supervisor: {name} v{}: {exit}",
+                        header.version
+                    ));
+                    if !failed && !confirmed {
+                        self.confirm(&header);
+                    }
+                    return (None, failed);
+                }
+                Either3::Second(switch) => return (Some(switch), false),
+                Either3::Third(()) => {
+                    confirmed = true;
+                    self.confirm(&header);
+                }
+            }
+        }
+    }
+
+    fn confirm(&self, header: &Header) {
+        match self.slots.borrow_mut().confirm() {
+            Ok(true) => self.platform.log(format_args!(
+                "supervisor: {} v{} is healthy: confirmed",
+                header.app, header.version
+            )),
+            Ok(false) => {}
+            Err(e) => self
+                .platform
+                .log(format_args!("supervisor: cannot confirm: {e:?}")),
+        }
+    }
+
+    /// Verification before load: only a package that verifies reaches the
+    /// deserializer, and what is deserialized is the bytes just verified.
+    fn load<'p>(&self, package: &'p [u8]) -> Result<(Header, App<P::Board>), ()> {
+        let verified = match belljar_package::verify(package, &self.policy()) {
+            Ok(verified) => verified,
+            Err(e) => {
+                self.platform
+                    .log(format_args!("supervisor: the package does not verify: {e}"));
+                return Err(());
+            }
+        };
+        // SAFETY: the payload is covered by a signature from the key built
+        // into this firmware, and its hash, target and engine were checked.
+        match unsafe { self.runtime.load_copied(verified.payload) } {
+            Ok(app) => Ok((verified.header, app)),
+            Err(e) => {
+                self.platform.log(format_args!(
+                    "supervisor: cannot load {}: {e}",
+                    verified.header.app
+                ));
+                Err(())
+            }
+        }
+    }
+
+    /// The update agent: answers the protocol until a verified package is
+    /// installed or loaded for a one-off run.
+    async fn agent(&self) -> Switch {
+        let mut buf = [0u8; 256];
+        loop {
+            let n = self.platform.receive(&mut buf).await;
+            let mut input = &buf[..n];
+            while !input.is_empty() {
+                let msg = self.agent.borrow_mut().0.feed(&mut input);
+                let Some(msg) = msg else { continue };
+                let reply = {
+                    let policy = self.policy();
+                    let mut agent = self.agent.borrow_mut();
+                    let mut slots = self.slots.borrow_mut();
+                    agent.1.handle(&msg, &mut slots, &policy)
+                };
+                if let Ok(bytes) = frame::encode_vec(&reply) {
+                    self.platform.send(&bytes);
+                }
+                match reply {
+                    DeviceMsg::Installed { app, version } => {
+                        self.platform.log(format_args!(
+                            "supervisor: update: {app} v{version} verified and installed; switching"
+                        ));
+                        return Switch::Install;
+                    }
+                    DeviceMsg::Loaded { app, version } => {
+                        if let Some(package) = self.agent.borrow_mut().1.take_loaded() {
+                            self.platform.log(format_args!(
+                                "supervisor: update: {app} v{version} verified; one-off run"
+                            ));
+                            return Switch::RunOnce(package);
+                        }
+                    }
+                    DeviceMsg::Rejected { reason } => self.platform.log(format_args!(
+                        "supervisor: update rejected: {reason:?}; the running app is unaffected"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
