@@ -46,6 +46,11 @@ pub struct FirmwareSettings {
     /// Keep guest fibers' FP registers their own (on unless a test shows
     /// the bug without it).
     pub fp_isolation: bool,
+    /// Supervisor mode: the public key (`belljar keygen` .pub) the device
+    /// trusts; apps come from its flash slots and updates over UART1.
+    pub pubkey: Option<PathBuf>,
+    /// Supervisor mode: the signed package installed at first boot.
+    pub initial: Option<PathBuf>,
 }
 
 impl Default for FirmwareSettings {
@@ -65,6 +70,8 @@ impl Default for FirmwareSettings {
             fiber_stack: None,
             fp_probe: false,
             fp_isolation: true,
+            pubkey: None,
+            initial: None,
         }
     }
 }
@@ -185,6 +192,17 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
         "BELLJAR_FP_ISOLATION",
         (!settings.fp_isolation).then(|| "0".to_string()),
     );
+    let path = |p: &Option<PathBuf>| -> Result<Option<String>> {
+        p.as_ref()
+            .map(|p| {
+                p.canonicalize()
+                    .with_context(|| format!("{} is missing", p.display()))
+                    .map(|p| p.display().to_string())
+            })
+            .transpose()
+    };
+    set(&mut cmd, "BELLJAR_PUBKEY", path(&settings.pubkey)?);
+    set(&mut cmd, "BELLJAR_INITIAL", path(&settings.initial)?);
     let presses = (!settings.presses.is_empty()).then(|| settings.presses.join(","));
     set(&mut cmd, "BELLJAR_PRESS", presses);
     let status = cmd.status().context("cannot run cargo")?;
@@ -267,4 +285,99 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
         status: status.code().unwrap_or(-1),
         console: String::from_utf8_lossy(&console).replace("\r\n", "\n"),
     })
+}
+
+/// A QEMU board running in the background, its update link (UART1) on a
+/// local TCP port: for pushing updates while it runs.
+pub struct LiveBoard {
+    child: std::process::Child,
+    console: std::sync::Arc<std::sync::Mutex<String>>,
+    /// `belljar push --port tcp:127.0.0.1:<link_port>` reaches the board.
+    pub link_port: u16,
+}
+
+impl LiveBoard {
+    /// Boots `elf` (deterministic instruction time, idle time at real-time
+    /// speed) with UART0 as the console and UART1 on a free local port.
+    pub fn spawn(elf: &Path) -> Result<LiveBoard> {
+        let link_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut child = Command::new("qemu-system-arm")
+            .args([
+                "-M",
+                "mps2-an505",
+                "-cpu",
+                "cortex-m33",
+                "-nographic",
+                "-monitor",
+                "none",
+                "-serial",
+                "stdio",
+                "-serial",
+                &format!("tcp:127.0.0.1:{link_port},server=on,wait=off"),
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-icount",
+                "shift=0",
+                "-kernel",
+            ])
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start qemu-system-arm")?;
+        let console = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = console.clone();
+        let mut stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).replace("\r\n", "\n");
+                sink.lock().unwrap().push_str(&text);
+            }
+        });
+        Ok(LiveBoard {
+            child,
+            console,
+            link_port,
+        })
+    }
+
+    /// Everything the board printed so far.
+    pub fn console(&self) -> String {
+        self.console.lock().unwrap().clone()
+    }
+
+    /// Waits until `needle` appears in the console at or after byte `from`;
+    /// returns where it ends.
+    pub fn wait_for(
+        &self,
+        needle: &str,
+        from: usize,
+        timeout: std::time::Duration,
+    ) -> Result<usize> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let console = self.console();
+            if let Some(at) = console.get(from..).and_then(|rest| rest.find(needle)) {
+                return Ok(from + at + needle.len());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("`{needle}` did not appear within {timeout:?}; the console:\n{console}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for LiveBoard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

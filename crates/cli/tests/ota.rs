@@ -1,0 +1,176 @@
+//! Over-the-air updates end to end on the QEMU board (Cortex-M33) in
+//! supervisor mode: factory app A runs; signed app B is pushed over the
+//! emulated UART with `belljar push` and runs; a tampered package and one
+//! signed by another key are refused while B keeps running; app C, which
+//! loops forever from its start, and app D, which drives a pin it was not
+//! granted, are each rolled back to B automatically.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use belljar_cli::qemu::{self, FirmwareSettings, LiveBoard};
+use common::*;
+
+fn belljar(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_belljar"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let base = dir.join(name);
+    let (ok, out) = belljar(&["keygen", base.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    base
+}
+
+fn sign(guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
+    let (ok, text) = belljar(&[
+        "sign",
+        &format!("guests/{guest}"),
+        "--key",
+        key.with_extension("key").to_str().unwrap(),
+        "--version",
+        &version.to_string(),
+        "--outputs",
+        outputs,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+}
+
+fn push(board: &LiveBoard, package: &Path) -> (bool, String) {
+    belljar(&[
+        "push",
+        package.to_str().unwrap(),
+        "--port",
+        &format!("tcp:127.0.0.1:{}", board.link_port),
+        "--timeout",
+        "10s",
+    ])
+}
+
+const WAIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps() {
+    let dir = repo().join("target/ota-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = keygen(&dir, "device");
+    let other = keygen(&dir, "other");
+    let a = dir.join("a.bjpkg");
+    let b = dir.join("b.bjpkg");
+    let c = dir.join("c.bjpkg");
+    let d = dir.join("d.bjpkg");
+    let forged = dir.join("forged.bjpkg");
+    let tampered = dir.join("tampered.bjpkg");
+    sign("blinky", &key, 1, "25", &a);
+    sign("servo-sweep", &key, 2, "6", &b);
+    sign("faults", &key, 3, "25", &c);
+    sign("blinky", &key, 3, "24", &d);
+    sign("servo-sweep", &other, 3, "6", &forged);
+    let mut bytes = std::fs::read(&b).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&tampered, bytes).unwrap();
+
+    let settings = FirmwareSettings {
+        pubkey: Some(key.with_extension("pub")),
+        initial: Some(a.clone()),
+        trace: true,
+        ram: Some(1024 * 1024),
+        heap: Some(768 * 1024),
+        ..FirmwareSettings::default()
+    };
+    let elf = qemu::build_firmware(&[], &settings).unwrap();
+    let board = LiveBoard::spawn(&elf).unwrap();
+
+    // A, the factory app, runs.
+    let at = board
+        .wait_for("supervisor: running blinky v1", 0, WAIT)
+        .unwrap();
+    let at = board.wait_for("gpio.set-high(25)", at, WAIT).unwrap();
+
+    // B is pushed, verified, switched to, and confirmed once healthy.
+    let (ok, out) = push(&board, &b);
+    assert!(ok, "{out}");
+    assert!(out.contains("installed servo-sweep v2"), "{out}");
+    let at = board
+        .wait_for("supervisor: booting slot B (v2, on trial)", at, WAIT)
+        .unwrap();
+    let at = board.wait_for("servo.set-angle(6, 0)", at, WAIT).unwrap();
+    let at = board
+        .wait_for("supervisor: servo-sweep v2 is healthy: confirmed", at, WAIT)
+        .unwrap();
+
+    // A tampered package and one signed by another key are refused; B
+    // keeps running.
+    for (package, reason) in [(&tampered, "signature"), (&forged, "signature")] {
+        let (ok, out) = push(&board, package);
+        assert!(!ok, "{out}");
+        let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{out}");
+        assert!(
+            errors[0].contains("refused") && errors[0].contains(reason),
+            "{out}"
+        );
+    }
+    let at = board
+        .wait_for("supervisor: update rejected", at, WAIT)
+        .unwrap();
+    let at = board.wait_for("servo.set-angle(6,", at, WAIT).unwrap();
+    assert!(
+        !board.console()[at..].contains("booting"),
+        "a refused package must not switch: {}",
+        board.console()
+    );
+
+    // C loops forever from its start: the watchdog stops it, the supervisor
+    // restarts it with backoff, and after 3 failed boots on trial rolls back.
+    let (ok, out) = push(&board, &c);
+    assert!(ok, "{out}");
+    let at = board
+        .wait_for("supervisor: booting slot A (v3, on trial)", at, WAIT)
+        .unwrap();
+    let at = board.wait_for("runaway guest", at, WAIT).unwrap();
+    let at = board
+        .wait_for("supervisor: booting slot B (v2)\n", at, WAIT)
+        .unwrap();
+    let at = board
+        .wait_for("supervisor: running servo-sweep v2", at, WAIT)
+        .unwrap();
+    let at = board.wait_for("servo.set-angle(6,", at, WAIT).unwrap();
+    let trial = &board.console()[..at];
+    assert_eq!(
+        trial
+            .matches("supervisor: booting slot A (v3, on trial)")
+            .count(),
+        3,
+        "{trial}"
+    );
+
+    // D drives pin 25, but its package grants only pin 24: a guest trap with
+    // a message, then the same rollback.
+    let (ok, out) = push(&board, &d);
+    assert!(ok, "{out}");
+    let at = board
+        .wait_for("gpio: pin 25 is not granted to this app", at, WAIT)
+        .unwrap();
+    let at = board
+        .wait_for("supervisor: booting slot B (v2)\n", at, WAIT)
+        .unwrap();
+    board.wait_for("servo.set-angle(6,", at, WAIT).unwrap();
+    let console = board.console();
+    assert!(!console.contains("firmware panic"), "{console}");
+    assert!(!console.contains("hard fault"), "{console}");
+}
