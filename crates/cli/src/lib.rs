@@ -3,6 +3,7 @@
 
 pub mod guest;
 pub mod inspect;
+pub mod listen;
 pub mod package;
 pub mod push;
 pub mod qemu;

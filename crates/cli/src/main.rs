@@ -41,9 +41,19 @@ enum Command {
     /// a pin used by one cannot be used by another.
     Run {
         /// Guest crates, .wasm/.wat components or modules, or .cwasm files.
-        /// Without --uart-input, piped stdin is the UART input.
-        #[arg(required = true)]
+        /// Without --uart-input, piped stdin is the UART input. With
+        /// --listen: at most one signed .bjpkg, the factory app.
+        #[arg(required_unless_present = "listen")]
         guests: Vec<PathBuf>,
+        /// Run as an update target: the device's supervisor on the simulated
+        /// board, its update link on this TCP address (`tcp:127.0.0.1:7000`
+        /// or a port), for `belljar push`. Implies --realtime.
+        #[arg(long, value_name = "ADDRESS", requires = "pubkey")]
+        listen: Option<String>,
+        /// With --listen: the public key (`belljar keygen` .pub) packages must
+        /// be signed with.
+        #[arg(long)]
+        pubkey: Option<PathBuf>,
         #[command(flatten)]
         script: ScriptArgs,
         /// Make `delay-ms` sleep for real instead of advancing virtual time.
@@ -227,6 +237,8 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Run {
             guests,
+            listen,
+            pubkey,
             script,
             realtime,
             limits,
@@ -235,11 +247,22 @@ fn real_main() -> Result<ExitCode> {
                 presses: script.presses()?,
                 uart: run::uart_input(script.uart_input.as_deref())?,
                 time_limit_ms: script.for_ms()?,
-                realtime,
+                realtime: realtime || listen.is_some(),
                 echo: !script.quiet,
                 limits: limits.limits(),
                 ..SimConfig::default()
             };
+            if let (Some(address), Some(pubkey)) = (listen, pubkey) {
+                let key = belljar_cli::package::verifying_key(&pubkey)?;
+                let factory = match guests.as_slice() {
+                    [] => None,
+                    [package] => Some(belljar_cli::guest::read(package)?),
+                    _ => anyhow::bail!("--listen takes at most one package (the factory app)"),
+                };
+                let sim = belljar_sim::Sim::new(config);
+                belljar_cli::listen::listen(sim, &address, &key, factory.as_deref())?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let loader = run::Loader::new()?;
             let mut apps = Vec::new();
             for guest in &guests {

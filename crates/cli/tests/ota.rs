@@ -174,3 +174,74 @@ fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps()
     assert!(!console.contains("firmware panic"), "{console}");
     assert!(!console.contains("hard fault"), "{console}");
 }
+
+/// The simulator as an update target: `belljar run --listen` runs the same
+/// supervisor, `belljar push` reaches it over TCP.
+#[test]
+fn the_simulator_takes_pushed_updates_like_a_device() {
+    let dir = repo().join("target/ota-sim-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = keygen(&dir, "device");
+    let sign64 = |guest: &str, version: u32, outputs: &str, out: &Path| {
+        let (ok, text) = belljar(&[
+            "sign",
+            &format!("guests/{guest}"),
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+            "--version",
+            &version.to_string(),
+            "--outputs",
+            outputs,
+            "--target",
+            "pulley64",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+    };
+    let a = dir.join("a.bjpkg");
+    let b = dir.join("b.bjpkg");
+    sign64("blinky", 1, "25", &a);
+    sign64("servo-sweep", 2, "6", &b);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
+        .args([
+            "run",
+            "--listen",
+            &format!("tcp:127.0.0.1:{port}"),
+            "--pubkey",
+            key.with_extension("pub").to_str().unwrap(),
+            a.to_str().unwrap(),
+            "--for",
+            "8s",
+        ])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let (ok, out) = belljar(&[
+        "push",
+        b.to_str().unwrap(),
+        "--port",
+        &format!("tcp:127.0.0.1:{port}"),
+    ]);
+    assert!(ok, "{out}");
+    let output = sim.wait_with_output().unwrap();
+    let console = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "supervisor: running blinky v1",
+        "gpio.set-high(25)",
+        "supervisor: update: servo-sweep v2 verified and installed; switching",
+        "supervisor: running servo-sweep v2",
+        "servo.set-angle(6, 0)",
+        "supervisor: servo-sweep v2 is healthy: confirmed",
+    ] {
+        assert!(console.contains(line), "no `{line}` in:\n{console}");
+    }
+}

@@ -1,0 +1,139 @@
+//! `belljar run --listen`: the simulator as an update target. It runs the
+//! same supervisor as a device (A/B slots on a simulated NOR flash, verify
+//! before load, grants, restart with backoff, trial and rollback), with its
+//! update link on a local TCP port that `belljar push --port tcp:...` reaches.
+
+use std::cell::RefCell;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use anyhow::{Context, Result};
+use belljar_host::runtime::Runtime;
+use belljar_package::ed25519_dalek::VerifyingKey;
+use belljar_sim::{Sim, SimBoard, Task};
+use belljar_supervisor::{Platform, Settings, Supervisor, install_factory};
+use belljar_update::sim_flash::SimFlash;
+use belljar_update::{Config, Slots};
+
+/// The simulator seen by the supervisor.
+struct Listening {
+    sim: Sim,
+    listener: TcpListener,
+    link: RefCell<Option<TcpStream>>,
+}
+
+impl Platform for Listening {
+    type Board = SimBoard;
+
+    fn board(&self, app: &str) -> SimBoard {
+        self.sim.board(app).0
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        self.sim.sleep_ms(ms).await
+    }
+
+    /// Polls the link every millisecond of (real-time) virtual time.
+    async fn receive(&self, buf: &mut [u8]) -> usize {
+        loop {
+            {
+                let mut link = self.link.borrow_mut();
+                if link.is_none()
+                    && let Ok((stream, _)) = self.listener.accept()
+                {
+                    let _ = stream.set_nonblocking(true);
+                    *link = Some(stream);
+                }
+                if let Some(stream) = link.as_mut() {
+                    match stream.read(buf) {
+                        Ok(0) => *link = None,
+                        Ok(n) => return n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => *link = None,
+                    }
+                }
+            }
+            self.sim.sleep_ms(1).await;
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        if let Some(stream) = self.link.borrow_mut().as_mut() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.write_all(bytes);
+            let _ = stream.set_nonblocking(true);
+        }
+    }
+
+    fn log(&self, line: std::fmt::Arguments<'_>) {
+        let line = line.to_string();
+        let line = line.strip_prefix("supervisor: ").unwrap_or(&line);
+        self.sim.note("supervisor", line);
+    }
+}
+
+/// Sectors (4 KiB) of the simulated flash: 2 for the boot state, 2 x 63
+/// for the slots (252 KiB each).
+const SECTORS: usize = 128;
+
+/// Runs the supervisor on `sim` with its update link on `address`
+/// (`tcp:HOST:PORT`, `HOST:PORT` or `PORT`), trusting `key`, after
+/// installing `factory` (a signed package) if given. Returns when the
+/// simulation's time limit is reached.
+pub fn listen(sim: Sim, address: &str, key: &VerifyingKey, factory: Option<&[u8]>) -> Result<()> {
+    let address = address.strip_prefix("tcp:").unwrap_or(address);
+    let address = if address.contains(':') {
+        address.to_string()
+    } else {
+        format!("127.0.0.1:{address}")
+    };
+    let listener =
+        TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+    listener.set_nonblocking(true)?;
+    let config = Config {
+        base: 0,
+        state_sectors: 2,
+        slot_sectors: (SECTORS as u32 - 2) / 2,
+        max_boot_attempts: 3,
+    };
+    let mut slots = Slots::open(SimFlash::<8, 4096>::new(SECTORS), config)
+        .map_err(|e| anyhow::anyhow!("cannot open the simulated flash: {e:?}"))?;
+    let settings = Settings {
+        limits: sim.limits(),
+        max_len: slots.slot_size() as usize,
+        ..Settings::default()
+    };
+    if let Some(package) = factory {
+        let policy = belljar_package::Policy {
+            key,
+            target: belljar_profile::Target::host(),
+            installed: None,
+            allow_downgrade: false,
+            max_len: settings.max_len,
+        };
+        let header = install_factory(&mut slots, package, &policy)
+            .map_err(|e| anyhow::anyhow!("the factory package was refused: {e:?}"))?;
+        sim.note(
+            "supervisor",
+            format!("factory app {} v{} installed", header.app, header.version),
+        );
+    }
+    sim.note(
+        "supervisor",
+        format!("update link on tcp:{}", listener.local_addr()?),
+    );
+    let runtime = Runtime::<SimBoard>::new()
+        .map_err(anyhow::Error::from)
+        .context("cannot create the engine")?;
+    let platform = Listening {
+        sim: sim.clone(),
+        listener,
+        link: RefCell::new(None),
+    };
+    let supervisor = Supervisor::new(platform, runtime, slots, key, settings);
+    let task: Task<'_, ()> = Box::pin(async {
+        supervisor.run().await;
+    });
+    sim.run(vec![task], Vec::new());
+    Ok(())
+}
