@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use belljar_build::GuestCrate;
-use belljar_host::runtime::{Limits, Runtime};
+use belljar_cli::run::SimApp;
+use belljar_host::runtime::Runtime;
 use belljar_profile::Target;
 use belljar_sim::{SimBoard, SimConfig};
 
@@ -35,12 +36,13 @@ fn main() {
                 ..SimConfig::default()
             };
             let started = Instant::now();
-            let mut running = app
-                .instantiate(SimBoard::new(config), Limits::default())
-                .unwrap();
-            running.run();
+            let mut sim_app = SimApp::start(&app, name, config).unwrap();
+            sim_app.run();
             walls.push(started.elapsed());
-            stats = (running.store().data().host_calls, running.fuel_used());
+            stats = (
+                sim_app.running.store().data().host_calls,
+                sim_app.fuel_used(),
+            );
         }
         walls.sort();
         let wall: Duration = walls[2];

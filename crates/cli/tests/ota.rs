@@ -101,6 +101,20 @@ fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps()
         .unwrap();
     let at = board.wait_for("gpio.set-high(25)", at, WAIT).unwrap();
 
+    // Garbage on the update link, then a link dropped mid-stream: ignored.
+    {
+        use std::io::Write as _;
+        let mut link = std::net::TcpStream::connect(("127.0.0.1", board.link_port)).unwrap();
+        let mut x: u32 = 12345;
+        let garbage: Vec<u8> = (0..3000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        link.write_all(&garbage).unwrap();
+    }
+
     // B is pushed, verified, switched to, and confirmed once healthy.
     let (ok, out) = push(&board, &b);
     assert!(ok, "{out}");
@@ -202,14 +216,16 @@ fn the_simulator_takes_pushed_updates_like_a_device() {
     };
     let a = dir.join("a.bjpkg");
     let b = dir.join("b.bjpkg");
+    let once = dir.join("once.bjpkg");
     sign64("blinky", 1, "25", &a);
     sign64("servo-sweep", 2, "6", &b);
+    sign64("blinky", 3, "25", &once);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
+    let sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
         .args([
             "run",
             "--listen",
@@ -232,6 +248,17 @@ fn the_simulator_takes_pushed_updates_like_a_device() {
         &format!("tcp:127.0.0.1:{port}"),
     ]);
     assert!(ok, "{out}");
+    std::thread::sleep(Duration::from_secs(3));
+    // A one-off run from RAM: not installed.
+    let (ok, out) = belljar(&[
+        "push",
+        once.to_str().unwrap(),
+        "--run-once",
+        "--port",
+        &format!("tcp:127.0.0.1:{port}"),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("loaded blinky v3"), "{out}");
     let output = sim.wait_with_output().unwrap();
     let console = String::from_utf8_lossy(&output.stdout);
     for line in [
@@ -241,6 +268,7 @@ fn the_simulator_takes_pushed_updates_like_a_device() {
         "supervisor: running servo-sweep v2",
         "servo.set-angle(6, 0)",
         "supervisor: servo-sweep v2 is healthy: confirmed",
+        "supervisor: update: blinky v3 verified; one-off run",
     ] {
         assert!(console.contains(line), "no `{line}` in:\n{console}");
     }

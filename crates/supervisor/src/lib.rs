@@ -332,7 +332,7 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
 
     /// Verification before load: only a package that verifies reaches the
     /// deserializer, and what is deserialized is the bytes just verified.
-    fn load<'p>(&self, package: &'p [u8]) -> Result<(Header, App<P::Board>), ()> {
+    fn load(&self, package: &[u8]) -> Result<(Header, App<P::Board>), ()> {
         let verified = match belljar_package::verify(package, &self.policy()) {
             Ok(verified) => verified,
             Err(e) => {

@@ -188,13 +188,11 @@ impl Board for Mps2Board {
 
     /// Waits for a byte on UART0 until the time limit, or until no input
     /// came for `BELLJAR_UART_IDLE_MS`.
-    fn read_byte(&mut self) -> impl Future<Output = Result<u8, ()>> + Send + '_ {
-        async move {
-            LIMITS
-                .read_byte(uart::try_read, board_ms)
-                .await
-                .map_err(|stop| self.stop = Some(stop))
-        }
+    async fn read_byte(&mut self) -> Result<u8, ()> {
+        LIMITS
+            .read_byte(uart::try_read, board_ms)
+            .await
+            .map_err(|stop| self.stop = Some(stop))
     }
 
     fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {

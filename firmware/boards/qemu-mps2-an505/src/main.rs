@@ -37,7 +37,7 @@ use crate::uart::Console;
 /// stacks, stores). The native stack gets the rest of RAM (memory.x).
 const HEAP_SIZE: usize = match settings::HEAP {
     Some(bytes) => bytes,
-    None => 52 * 1024,
+    None => 60 * 1024,
 };
 
 #[unsafe(link_section = ".uninit.belljar_heap")]
