@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -133,7 +133,8 @@ impl World {
                 source: (!alone).then_some(source),
                 event: &text,
             };
-            println!("{line}");
+            // A closed pipe (`belljar run | head`) must not panic the run.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
         self.trace.push(TraceLine {
             at_ms,
