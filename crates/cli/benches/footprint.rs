@@ -1,24 +1,39 @@
 //! `cargo bench -p belljar-cli --bench footprint`: what belljar costs on a
-//! Cortex-M33, measured on the QEMU mps2-an505 firmware, next to a seed-style
-//! baseline built and measured the same way in the same run.
+//! Cortex-M33, measured on the QEMU mps2-an505 firmware, next to the last
+//! synchronous firmware and a seed-style baseline, all built and measured the
+//! same way in the same run.
 //!
 //! * flash and static RAM: ELF sections of the firmware (guest included);
-//! * heap peak: the firmware's counting allocator; stack peak: painted stack;
+//! * heap peak: the firmware's counting allocator (guest fiber stacks are
+//!   allocated in the heap, so they are inside it); stack peak: painted
+//!   main stack; fiber stack peak: painted fiber stacks;
 //! * instructions: QEMU `-icount shift=0` (1 instruction = 1 ns of board
 //!   time, read at SysTick resolution: 50 instructions), deterministic.
 //!
 //! Configurations:
 //! * belljar: blinky linked with 1-byte pages and 6 KiB of memory,
-//!   `deserialize_raw` from flash, 4 KiB Pulley stack;
+//!   `deserialize_raw` from flash, 4 KiB Pulley stack; the async firmware
+//!   (embassy executor, guests on fibers);
+//! * sync (bf78cfb): the same `.cwasm` files and settings in the firmware of
+//!   commit `bf78cfb`, the last synchronous one (no executor, no fibers),
+//!   checked out in a temporary git worktree and built with its own
+//!   defaults (56 KiB RAM, 44 KiB heap);
 //! * baseline (seed-style): blinky with a 64 KiB page, 16 KiB Pulley stack,
-//!   copying `deserialize`.
+//!   copying `deserialize`, in the current firmware (with 16 KiB fibers:
+//!   Wasmtime wants the fiber stack at least as large as the Pulley one).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use belljar_build::{GuestCrate, Memory};
 use belljar_cli::qemu::{self, FirmwareSettings};
 use belljar_profile::Target;
 use object::{Object, ObjectSection};
+
+/// The last synchronous firmware.
+const SYNC_COMMIT: &str = "bf78cfb";
+const BOARD: &str = "qemu-mps2-an505";
+const THUMB: &str = "thumbv8m.main-none-eabihf";
 
 struct Config {
     name: &'static str,
@@ -27,6 +42,23 @@ struct Config {
     copy: bool,
     ram: Option<u64>,
     heap: Option<u64>,
+    /// Native stack of each guest fiber (current firmware only).
+    fiber_stack: Option<u64>,
+}
+
+impl Config {
+    fn settings(&self, for_ms: Option<u64>) -> FirmwareSettings {
+        FirmwareSettings {
+            for_ms,
+            trace: false,
+            wasm_stack: self.wasm_stack,
+            copy_artifact: self.copy,
+            ram: self.ram,
+            heap: self.heap,
+            fiber_stack: self.fiber_stack,
+            ..FirmwareSettings::default()
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -36,6 +68,9 @@ struct Figures {
     static_ram: u64,
     heap_peak: u64,
     stack_peak: u64,
+    /// `None` when the firmware has no fibers (the synchronous one).
+    fiber_peak: Option<u64>,
+    fiber_size: Option<u64>,
     cwasm: u64,
     boot: u64,
     engine: u64,
@@ -46,8 +81,25 @@ struct Figures {
     ram_given: u64,
 }
 
+impl Figures {
+    /// Static + heap peak + main stack peak (fiber stacks are in the heap).
+    fn total_ram(&self) -> u64 {
+        self.static_ram + self.heap_peak + self.stack_peak
+    }
+}
+
+/// The two guests a configuration runs: blinky (3 s) and hostcall.
+struct Guests {
+    blinky: PathBuf,
+    hostcall: PathBuf,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn guests() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests")
+    repo().join("guests")
 }
 
 /// Builds `guest` for pulley32 (with `memory` if given) and copies the
@@ -64,17 +116,25 @@ fn guest_cwasm(guest: &str, memory: Option<Memory>, tag: &str) -> PathBuf {
     to
 }
 
+fn build_guests(config: &Config) -> Guests {
+    Guests {
+        blinky: guest_cwasm("blinky", config.memory, config.name),
+        hostcall: guest_cwasm("hostcall", config.memory, config.name),
+    }
+}
+
 fn number_after(text: &str, key: &str) -> u64 {
-    let at = text
-        .find(key)
-        .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"));
+    try_number_after(text, key).unwrap_or_else(|| panic!("no `{key}` in:\n{text}"))
+}
+
+fn try_number_after(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(key)?;
     text[at + key.len()..]
         .trim_start()
         .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
+        .next()?
         .parse()
-        .unwrap()
+        .ok()
 }
 
 /// The firmware's `counts: ...` line (instructions by step).
@@ -85,29 +145,42 @@ fn counts_line(console: &str) -> &str {
         .unwrap_or_else(|| panic!("no counts line in:\n{console}"))
 }
 
-fn measure(config: &Config) -> Figures {
-    let settings = |guest_for: Option<u64>| FirmwareSettings {
-        for_ms: guest_for,
-        trace: false,
-        wasm_stack: config.wasm_stack,
-        copy_artifact: config.copy,
-        ram: config.ram,
-        heap: config.heap,
-        ..FirmwareSettings::default()
-    };
-    let mut f = Figures::default();
+/// The firmware's `memory: ...` line.
+fn memory_line(console: &str) -> &str {
+    console
+        .lines()
+        .find(|l| l.starts_with("memory:"))
+        .unwrap_or_else(|| panic!("no memory line in:\n{console}"))
+}
 
+/// Builds a firmware embedding one `.cwasm` with these settings; returns
+/// the ELF.
+type Build<'a> = dyn Fn(&Path, &FirmwareSettings) -> PathBuf + 'a;
+
+/// The current firmware (`firmware/` of this checkout).
+fn current_firmware(cwasm: &Path, settings: &FirmwareSettings) -> PathBuf {
+    qemu::build_firmware(&[cwasm], settings).unwrap()
+}
+
+fn measure(config: &Config, guests: &Guests, build: &Build) -> Figures {
     // Blinky for 3 s: memory, flash, boot.
-    let cwasm = guest_cwasm("blinky", config.memory, config.name);
-    f.cwasm = std::fs::metadata(&cwasm).unwrap().len();
-    let elf = qemu::build_firmware(&[cwasm.as_path()], &settings(Some(3000))).unwrap();
+    let mut f = Figures {
+        cwasm: std::fs::metadata(&guests.blinky).unwrap().len(),
+        ..Figures::default()
+    };
+    let elf = build(&guests.blinky, &config.settings(Some(3000)));
     let out = qemu::boot(&elf, b"", false).unwrap();
     assert_eq!(out.status, 0, "{}", out.console);
-    let c = &out.console;
-    f.heap_peak = number_after(c, "memory: heap peak");
-    f.stack_peak = number_after(c, "stack peak");
-    f.ram_given = number_after(c, "bytes, RAM");
-    let counts = counts_line(c);
+    let memory = memory_line(&out.console);
+    f.heap_peak = number_after(memory, "memory: heap peak");
+    f.stack_peak = number_after(memory, "), stack peak");
+    f.ram_given = number_after(memory, "bytes, RAM");
+    // Only the async firmware has fibers (and prints this part).
+    f.fiber_peak = try_number_after(memory, "fiber stack peak");
+    f.fiber_size = f
+        .fiber_peak
+        .map(|_| number_after(memory.split("fiber stack peak").nth(1).unwrap(), " of"));
+    let counts = counts_line(&out.console);
     f.engine = number_after(counts, "counts: engine");
     f.linker = number_after(counts, ", linker");
     f.load = number_after(counts, ", load");
@@ -134,12 +207,133 @@ fn measure(config: &Config) -> Figures {
     }
 
     // 10 000 host calls in a row: the round trip.
-    let cwasm = guest_cwasm("hostcall", config.memory, config.name);
-    let elf = qemu::build_firmware(&[cwasm.as_path()], &settings(None)).unwrap();
+    let elf = build(&guests.hostcall, &config.settings(None));
     let out = qemu::boot(&elf, b"", false).unwrap();
     assert_eq!(out.status, 0, "{}", out.console);
     f.host_call = number_after(counts_line(&out.console), ", run") as f64 / 10_000.0;
     f
+}
+
+/// A detached git worktree of [`SYNC_COMMIT`] in a temporary directory,
+/// removed when dropped (also when the measurement panics).
+struct SyncWorktree {
+    dir: PathBuf,
+    target_dir: PathBuf,
+}
+
+fn git(args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .arg("-C")
+        .arg(repo())
+        .args(args)
+        .output()
+        .expect("cannot run git")
+}
+
+impl SyncWorktree {
+    fn add() -> SyncWorktree {
+        // A fixed path: the firmware's panic messages embed source paths,
+        // so a path that changed from run to run would change the ELF's
+        // layout and its instruction counts by a few hundred. A worktree
+        // left there by a killed run is replaced.
+        let dir = std::env::temp_dir().join(format!("belljar-footprint-{SYNC_COMMIT}"));
+        if dir.exists() {
+            let _ = git(&["worktree", "remove", "--force", dir.to_str().unwrap()]);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let _ = git(&["worktree", "prune"]);
+        let out = git(&[
+            "worktree",
+            "add",
+            "--detach",
+            dir.to_str().expect("UTF-8 temp dir"),
+            SYNC_COMMIT,
+        ]);
+        assert!(
+            out.status.success(),
+            "git worktree add {SYNC_COMMIT} failed (a shallow clone may lack the commit): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Its own target dir, kept between runs: only the local crates
+        // rebuild next time (the checkout is fresh), not Wasmtime.
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target"))
+            .join(format!("footprint-sync-{SYNC_COMMIT}"));
+        SyncWorktree { dir, target_dir }
+    }
+
+    /// Builds the worktree's QEMU firmware around `cwasm` with the
+    /// settings the old firmware knows (it takes a single guest and has no
+    /// fiber, heartbeat or FP settings); returns the ELF.
+    fn build(&self, cwasm: &Path, settings: &FirmwareSettings) -> PathBuf {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(self.dir.join("firmware"))
+            .args(["build", "--release", "-p", BOARD, "--target-dir"])
+            .arg(&self.target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env("BELLJAR_GUEST", cwasm.canonicalize().unwrap())
+            .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
+        let vars = [
+            ("BELLJAR_FOR_MS", settings.for_ms.map(|v| v.to_string())),
+            (
+                "BELLJAR_WASM_STACK",
+                settings.wasm_stack.map(|v| v.to_string()),
+            ),
+            ("BELLJAR_RAM", settings.ram.map(|v| v.to_string())),
+            ("BELLJAR_HEAP", settings.heap.map(|v| v.to_string())),
+            (
+                "BELLJAR_DESERIALIZE",
+                settings.copy_artifact.then(|| "copy".to_string()),
+            ),
+            (
+                "BELLJAR_UART_IDLE_MS",
+                settings.uart_idle_ms.map(|v| v.to_string()),
+            ),
+            (
+                "BELLJAR_WATCHDOG_FUEL",
+                settings.watchdog_fuel.map(|v| v.to_string()),
+            ),
+            ("BELLJAR_FUEL", settings.total_fuel.map(|v| v.to_string())),
+            (
+                "BELLJAR_PRESS",
+                (!settings.presses.is_empty()).then(|| settings.presses.join(",")),
+            ),
+        ];
+        for (name, value) in vars {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
+        let status = cmd.status().expect("cannot run cargo");
+        assert!(
+            status.success(),
+            "the {SYNC_COMMIT} firmware failed to build (cargo's errors are above)"
+        );
+        self.target_dir.join(THUMB).join("release").join(BOARD)
+    }
+}
+
+impl Drop for SyncWorktree {
+    fn drop(&mut self) {
+        let removed = git(&["worktree", "remove", "--force", self.dir.to_str().unwrap()]);
+        if !removed.status.success() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = git(&["worktree", "prune"]);
+        }
+    }
+}
+
+/// `a / b` to two decimals, `-` when either is missing or `b` is 0.
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => format!("{:.2}", a / b),
+        _ => "-".to_string(),
+    }
 }
 
 fn main() {
@@ -150,6 +344,7 @@ fn main() {
         copy: false,
         ram: None,
         heap: None,
+        fiber_stack: None,
     };
     let baseline = Config {
         name: "baseline",
@@ -162,107 +357,110 @@ fn main() {
         copy: true,
         ram: Some(256 * 1024),
         heap: Some(192 * 1024),
+        // Wasmtime refuses a `max_wasm_stack` above the async (fiber) stack
+        // size, even though Pulley's stack is in the heap: the fiber gets
+        // the 16 KiB the seed's Pulley stack needs, the least it accepts.
+        fiber_stack: Some(16 * 1024),
     };
-    let b = measure(&belljar);
-    let s = measure(&baseline);
-    let total = |f: &Figures| f.static_ram + f.heap_peak + f.stack_peak;
-    let kib = |n: u64| format!("{:.1} KiB", n as f64 / 1024.0);
+    let belljar_guests = build_guests(&belljar);
+    let b = measure(&belljar, &belljar_guests, &current_firmware);
+    // The same .cwasm files and settings as belljar's, in the old firmware.
+    let y = {
+        let worktree = SyncWorktree::add();
+        measure(&belljar, &belljar_guests, &|cwasm, settings| {
+            worktree.build(cwasm, settings)
+        })
+    };
+    let s = measure(&baseline, &build_guests(&baseline), &current_firmware);
+
+    let figures = [&b, &y, &s];
     println!(
-        "| blinky on QEMU mps2-an505 (Cortex-M33) | belljar | seed-style baseline | belljar / baseline |"
+        "| blinky on QEMU mps2-an505 (Cortex-M33) | belljar | sync ({SYNC_COMMIT}) | belljar / sync | seed-style baseline | belljar / baseline |"
     );
-    println!("|---|---|---|---|");
-    let row = |name: &str, a: String, b: String, ratio: f64| {
-        println!("| {name} | {a} | {b} | {ratio:.2} |");
-    };
-    for (name, size) in &b.sections {
-        let base = s
-            .sections
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |(_, v)| *v);
-        row(
-            &format!("section {name}"),
-            size.to_string(),
-            base.to_string(),
-            *size as f64 / base.max(1) as f64,
+    println!("|---|---|---|---|---|---|");
+    // One row: the figure of each configuration (`None`: the firmware has
+    // no such thing), shown with `show`.
+    let row = |name: &str, get: &dyn Fn(&Figures) -> Option<f64>, show: &dyn Fn(f64) -> String| {
+        let [b, y, s] = figures.map(get);
+        let cell = |v: Option<f64>| v.map_or("-".to_string(), show);
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            cell(b),
+            cell(y),
+            ratio(b, y),
+            cell(s),
+            ratio(b, s)
         );
+    };
+    let kib = |n: f64| format!("{:.1} KiB", n / 1024.0);
+    let bytes = |n: f64| format!("{n:.0} B");
+    let count = |n: f64| format!("{n:.0}");
+    let names: Vec<String> = b.sections.iter().map(|(n, _)| n.clone()).collect();
+    for name in &names {
+        let get = |f: &Figures| {
+            Some(
+                f.sections
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0, |(_, v)| *v) as f64,
+            )
+        };
+        row(&format!("section {name}"), &get, &count);
     }
     row(
         "flash (vectors + text + rodata + data)",
-        kib(b.flash),
-        kib(s.flash),
-        b.flash as f64 / s.flash as f64,
+        &|f| Some(f.flash as f64),
+        &kib,
     );
     row(
         "static RAM (data + bss)",
-        format!("{} B", b.static_ram),
-        format!("{} B", s.static_ram),
-        b.static_ram as f64 / s.static_ram.max(1) as f64,
+        &|f| Some(f.static_ram as f64),
+        &bytes,
     );
     row(
-        "peak heap",
-        kib(b.heap_peak),
-        kib(s.heap_peak),
-        b.heap_peak as f64 / s.heap_peak as f64,
+        "peak heap (fiber stacks included)",
+        &|f| Some(f.heap_peak as f64),
+        &kib,
+    );
+    row("peak main stack", &|f| Some(f.stack_peak as f64), &kib);
+    // The synchronous firmware has no fibers: "-".
+    row(
+        "peak fiber stack (in the heap)",
+        &|f| f.fiber_peak.map(|p| p as f64),
+        &kib,
     );
     row(
-        "peak main stack",
-        kib(b.stack_peak),
-        kib(s.stack_peak),
-        b.stack_peak as f64 / s.stack_peak as f64,
+        "fiber stack size (each guest)",
+        &|f| f.fiber_size.map(|p| p as f64),
+        &kib,
     );
     row(
         "total RAM used (static + heap + stack)",
-        kib(total(&b)),
-        kib(total(&s)),
-        total(&b) as f64 / total(&s) as f64,
+        &|f| Some(f.total_ram() as f64),
+        &kib,
     );
     row(
         "RAM the firmware was given",
-        kib(b.ram_given),
-        kib(s.ram_given),
-        b.ram_given as f64 / s.ram_given as f64,
+        &|f| Some(f.ram_given as f64),
+        &kib,
     );
-    row(
-        ".cwasm",
-        format!("{} B", b.cwasm),
-        format!("{} B", s.cwasm),
-        b.cwasm as f64 / s.cwasm as f64,
-    );
+    row(".cwasm", &|f| Some(f.cwasm as f64), &bytes);
     row(
         "boot: engine (instructions)",
-        b.engine.to_string(),
-        s.engine.to_string(),
-        b.engine as f64 / s.engine.max(1) as f64,
+        &|f| Some(f.engine as f64),
+        &count,
     );
-    row(
-        "boot: load / deserialize",
-        b.load.to_string(),
-        s.load.to_string(),
-        b.load as f64 / s.load as f64,
-    );
-    row(
-        "boot: linker",
-        b.linker.to_string(),
-        s.linker.to_string(),
-        b.linker as f64 / s.linker as f64,
-    );
-    row(
-        "boot: instantiate",
-        b.instantiate.to_string(),
-        s.instantiate.to_string(),
-        b.instantiate as f64 / s.instantiate as f64,
-    );
+    row("boot: load / deserialize", &|f| Some(f.load as f64), &count);
+    row("boot: linker", &|f| Some(f.linker as f64), &count);
+    row("boot: instantiate", &|f| Some(f.instantiate as f64), &count);
     row(
         "boot to first guest instruction",
-        b.boot.to_string(),
-        s.boot.to_string(),
-        b.boot as f64 / s.boot as f64,
+        &|f| Some(f.boot as f64),
+        &count,
     );
     row(
         "host-call round trip (instructions)",
-        format!("{:.0}", b.host_call),
-        format!("{:.0}", s.host_call),
-        b.host_call / s.host_call,
+        &|f| Some(f.host_call),
+        &count,
     );
 }
