@@ -91,8 +91,10 @@ pub fn rust_source() -> String {
     writeln!(s, "pub const HEARTBEAT_MS: Option<u64> = {heartbeat:?};").unwrap();
     // Supervisor mode: the app comes from flash slots, verified with this
     // public key (a `belljar keygen` .pub file, hex).
+    println!("cargo:rustc-check-cfg=cfg(belljar_supervisor)");
     match var("BELLJAR_PUBKEY") {
         Some(path) => {
+            println!("cargo:rustc-cfg=belljar_supervisor");
             let path = guest_path(&path);
             println!("cargo:rerun-if-changed={}", path.display());
             let text =
@@ -117,9 +119,13 @@ pub fn rust_source() -> String {
         Some(path) => {
             let path = guest_path(&path);
             println!("cargo:rerun-if-changed={}", path.display());
-            writeln!(s, "pub static INITIAL: &[u8] = include_bytes!({path:?});").unwrap();
+            writeln!(
+                s,
+                "#[allow(dead_code)]\npub static INITIAL: &[u8] = include_bytes!({path:?});"
+            )
+            .unwrap();
         }
-        None => writeln!(s, "pub static INITIAL: &[u8] = &[];").unwrap(),
+        None => writeln!(s, "#[allow(dead_code)]\npub static INITIAL: &[u8] = &[];").unwrap(),
     }
     let probe = var("BELLJAR_FP_PROBE").is_some_and(|v| v == "1");
     writeln!(s, "pub const FP_PROBE: bool = {probe};").unwrap();

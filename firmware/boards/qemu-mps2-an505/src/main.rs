@@ -14,6 +14,8 @@
 
 mod board;
 mod clock;
+#[cfg(belljar_supervisor)]
+mod supervised;
 mod uart;
 
 mod settings {
@@ -28,8 +30,7 @@ use belljar_device::ram;
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embassy_executor::Spawner;
 
-use belljar_device::belljar_update::sim_flash::SimFlash;
-
+#[cfg(not(belljar_supervisor))]
 use crate::board::Mps2Board;
 use crate::uart::Console;
 
@@ -104,33 +105,22 @@ async fn firmware(spawner: Spawner) {
         );
     }
 
-    if let Some(key) = settings::PUBKEY {
-        // Supervisor mode: apps from flash slots, updates on UART1.
-        let flash = SimFlash::<4, 4096>::new(FLASH_SECTORS);
-        let _ = writeln!(
-            console,
-            "supervisor: {} KiB of NOR flash (RAM-backed on this board), update link on UART1",
-            FLASH_SECTORS * 4
-        );
-        let supervise =
-            belljar_device::supervise(Qemu, flash, key, settings::INITIAL, &run, &mut console);
-        match settings::FOR_MS {
-            Some(ms) => {
-                let limit = embassy_time::Timer::at(embassy_time::Instant::from_millis(
-                    run.board_start_ms + ms,
-                ));
-                embassy_futures::select::select(supervise, limit).await;
-            }
-            None => supervise.await,
-        }
-        finish(0);
-    }
+    // Supervisor mode (`BELLJAR_PUBKEY`): apps from flash slots, updates on
+    // UART1. Compiled in only then.
+    #[cfg(belljar_supervisor)]
+    supervised::run(&run, &mut console).await;
+    #[cfg(not(belljar_supervisor))]
+    run_embedded_guests(run, &mut console).await;
+}
 
+/// The guests embedded at build time (`BELLJAR_GUEST`), side by side.
+#[cfg(not(belljar_supervisor))]
+async fn run_embedded_guests(run: belljar_device::Settings, console: &mut Console) -> ! {
     let several = settings::GUESTS.len() > 1;
     let report = belljar_device::run_guests(
         settings::GUESTS,
         |i| Mps2Board::new(several.then_some(settings::GUESTS[i].name)),
-        &mut console,
+        console,
         run,
     )
     .await;
@@ -141,65 +131,13 @@ async fn firmware(spawner: Spawner) {
     finish(report.outcome.status())
 }
 
-/// Sectors (4 KiB) of the emulated NOR flash in supervisor mode: 2 for the
-/// boot state, 2 x 31 for the app slots (124 KiB each).
-const FLASH_SECTORS: usize = 64;
-
-/// Bytes arrived on the update link recently (a transfer is going on).
-static LINK_ACTIVE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// What the supervisor needs from this board.
-struct Qemu;
-
-impl belljar_device::belljar_supervisor::Platform for Qemu {
-    type Board = Mps2Board;
-
-    fn board(&self, _app: &str) -> Mps2Board {
-        Mps2Board::new(None)
-    }
-
-    async fn sleep_ms(&self, ms: u64) {
-        embassy_time::Timer::after_millis(ms).await
-    }
-
-    /// Polls UART1 (one byte deep): every millisecond while the link is
-    /// quiet; during a transfer it keeps polling for up to 2 ms between
-    /// bytes, since the next one follows at once.
-    async fn receive(&self, buf: &mut [u8]) -> usize {
-        loop {
-            let started = clock::now_instructions();
-            loop {
-                let n = uart::link_read(buf);
-                if n > 0 {
-                    LINK_ACTIVE.store(true, core::sync::atomic::Ordering::Relaxed);
-                    return n;
-                }
-                let active = LINK_ACTIVE.load(core::sync::atomic::Ordering::Relaxed);
-                if !active || clock::now_instructions() - started > 2_000_000 {
-                    break;
-                }
-            }
-            LINK_ACTIVE.store(false, core::sync::atomic::Ordering::Relaxed);
-            embassy_time::Timer::after_millis(1).await;
-        }
-    }
-
-    fn send(&self, bytes: &[u8]) {
-        uart::link_write(bytes);
-    }
-
-    fn log(&self, line: core::fmt::Arguments<'_>) {
-        let _ = writeln!(Console, "{line}");
-    }
-}
-
 /// A line on the console (for firmware tasks).
 fn print_line(line: &dyn core::fmt::Display) {
     let _ = writeln!(Console, "{line}");
 }
 
 /// Prints the memory figures and the final line, then ends QEMU.
-fn finish(status: u32) -> ! {
+pub(crate) fn finish(status: u32) -> ! {
     let _ = writeln!(Console, "{}", ram::MemoryLine);
     let _ = writeln!(Console, "belljar: exit status {status}");
     exit(status)

@@ -59,11 +59,13 @@ fn put(byte: u8) {
 }
 
 /// Sends bytes on the update link (UART1).
+#[cfg(belljar_supervisor)]
 pub fn link_write(bytes: &[u8]) {
     bytes.iter().for_each(|&b| put_on(UART1, b));
 }
 
 /// Takes the bytes waiting on the update link (UART1) into `buf`.
+#[cfg(belljar_supervisor)]
 pub fn link_read(buf: &mut [u8]) -> usize {
     let mut n = 0;
     while n < buf.len() {
