@@ -61,6 +61,18 @@ fn push(board: &LiveBoard, package: &Path) -> (bool, String) {
 
 const WAIT: Duration = Duration::from_secs(90);
 
+/// Waits until something listens on `port` (the simulator starting up).
+fn wait_listening(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps() {
     let dir = repo().join("target/ota-test");
@@ -240,7 +252,7 @@ fn the_simulator_takes_pushed_updates_like_a_device() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(1));
+    wait_listening(port);
     let (ok, out) = belljar(&[
         "push",
         b.to_str().unwrap(),
@@ -272,4 +284,77 @@ fn the_simulator_takes_pushed_updates_like_a_device() {
     ] {
         assert!(console.contains(line), "no `{line}` in:\n{console}");
     }
+}
+
+/// The update agent answers while the running app computes forever: a
+/// factory app stuck in `loop {}` (stopped by the watchdog, restarted with
+/// backoff, again and again) does not keep an update out.
+#[test]
+fn the_update_agent_answers_while_the_app_spins() {
+    let dir = repo().join("target/ota-spin-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = keygen(&dir, "device");
+    let sign64 = |guest: &str, version: u32, out: &Path| {
+        let (ok, text) = belljar(&[
+            "sign",
+            &format!("guests/{guest}"),
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+            "--version",
+            &version.to_string(),
+            "--outputs",
+            "25",
+            "--target",
+            "pulley64",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+    };
+    let spinner = dir.join("spinner.bjpkg");
+    let blinky = dir.join("blinky.bjpkg");
+    sign64("faults", 1, &spinner);
+    sign64("blinky", 2, &blinky);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
+        .args([
+            "run",
+            "--listen",
+            &format!("tcp:127.0.0.1:{port}"),
+            "--pubkey",
+            key.with_extension("pub").to_str().unwrap(),
+            spinner.to_str().unwrap(),
+            "--for",
+            "6s",
+        ])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, out) = belljar(&[
+        "push",
+        blinky.to_str().unwrap(),
+        "--port",
+        &format!("tcp:127.0.0.1:{port}"),
+    ]);
+    assert!(ok, "{out}");
+    let output = sim.wait_with_output().unwrap();
+    let console = String::from_utf8_lossy(&output.stdout);
+    let update = console
+        .find("supervisor: update: blinky v2 verified and installed")
+        .unwrap_or_else(|| panic!("no update in:\n{console}"));
+    // The push landed while the spinner was running (it had not been
+    // stopped for good: it never is, it is the confirmed app).
+    assert!(
+        console[..update].contains("supervisor: running faults v1"),
+        "{console}"
+    );
+    assert!(console[update..].contains("gpio.set-high(25)"), "{console}");
 }

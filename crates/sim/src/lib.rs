@@ -4,7 +4,8 @@
 //! an hour of blinky takes a few milliseconds.
 //!
 //! * `delay-ms` is a timer in virtual time. When every task waits, the clock
-//!   jumps to the next deadline (or sleeps for real with `realtime`).
+//!   jumps to the next deadline (with `realtime`, virtual time is held back
+//!   so that it never runs ahead of the wall clock).
 //! * A guest that computes without waiting yields every `yield_fuel` units
 //!   of fuel (Wasmtime's fuel yielding); each such slice costs
 //!   `yield_fuel * ns_per_fuel` of virtual time, so a spinning guest takes
@@ -309,6 +310,18 @@ impl Sim {
         let wakers: Vec<Waker> = flags.iter().map(|f| Waker::from(f.clone())).collect();
         let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
         let slice_ns = self.limits.yield_fuel.saturating_mul(self.ns_per_fuel);
+        // With `realtime`, virtual time never runs ahead of the wall clock.
+        let wall = std::time::Instant::now();
+        let virtual_start = lock(&self.world).now_ns;
+        let pace = |world: &World| {
+            if world.realtime {
+                let ahead = Duration::from_nanos(world.now_ns - virtual_start)
+                    .saturating_sub(wall.elapsed());
+                if !ahead.is_zero() {
+                    std::thread::sleep(ahead);
+                }
+            }
+        };
         let mut apps_left = n;
         while apps_left > 0 {
             let mut ran = false;
@@ -333,6 +346,7 @@ impl Sim {
                         let mut world = lock(&self.world);
                         let now = world.now_ns + slice_ns;
                         world.advance_to(now);
+                        pace(&world);
                     }
                     Poll::Pending => {}
                 }
@@ -348,10 +362,8 @@ impl Sim {
             let Some((&(deadline, _), _)) = world.timers.first_key_value() else {
                 break;
             };
-            if world.realtime {
-                std::thread::sleep(Duration::from_nanos(deadline - world.now_ns));
-            }
             world.advance_to(deadline);
+            pace(&world);
         }
         // Drop unfinished tasks (stopping their guests) before reporting.
         drop(tasks);
