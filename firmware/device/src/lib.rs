@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+pub mod clock;
 pub mod executor;
 pub mod fault;
 pub mod fp;

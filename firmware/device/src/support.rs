@@ -44,6 +44,15 @@ impl RunLimits {
         self.for_ms.map_or(end, |limit| end.min(limit))
     }
 
+    /// `timing.delay-ms(ms)` on a board: a timer to [`Self::delay_end_ms`]
+    /// of board time.
+    pub fn delay(&self, ms: u32) -> embassy_time::Timer {
+        let end = self.delay_end_ms(crate::clock::board_ms(), ms);
+        embassy_time::Timer::at(embassy_time::Instant::from_millis(
+            crate::clock::start_ms() + end,
+        ))
+    }
+
     /// `Some` once the time limit is reached.
     pub fn time_limit(&self, now_ms: u64) -> Option<Stop> {
         match self.for_ms {

@@ -9,13 +9,13 @@ use core::future::Future;
 use core::ptr::{read_volatile, write_volatile};
 
 use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
+use belljar_device::clock::board_ms;
 use belljar_device::{Press, RunLimits};
-use embassy_time::{Instant, Timer};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
 use crate::settings;
-use crate::{clock, uart};
+use crate::uart;
 
 /// Pin numbers guests may use (a Pico 2's GPIO numbers).
 pub const PINS: usize = 30;
@@ -108,27 +108,6 @@ impl SetDutyCycle for Servo {
     }
 }
 
-/// Embassy time (ms) at which the guests were handed the board: board time
-/// counts from there, as on the simulator.
-static START_MS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
-
-/// Marks now as board time 0.
-pub fn start_board_time() -> u64 {
-    let now = clock::now_ms();
-    START_MS.store(now as u32, core::sync::atomic::Ordering::Relaxed);
-    now
-}
-
-/// Embassy time (ms) of board time 0.
-pub fn start_ms() -> u64 {
-    u64::from(START_MS.load(core::sync::atomic::Ordering::Relaxed))
-}
-
-/// Milliseconds since [`start_board_time`].
-pub fn board_ms() -> u64 {
-    clock::now_ms() - u64::from(START_MS.load(core::sync::atomic::Ordering::Relaxed))
-}
-
 /// One app's view of the board.
 pub struct Mps2Board {
     /// Prefix of this app's console lines when several apps run.
@@ -177,9 +156,7 @@ impl Board for Mps2Board {
     /// moves in whole milliseconds, as on the simulator), cut short at the
     /// time limit.
     fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        let start = start_ms();
-        let end = LIMITS.delay_end_ms(board_ms(), ms);
-        Timer::at(Instant::from_millis(start + end))
+        LIMITS.delay(ms)
     }
 
     fn has_uart(&self) -> bool {

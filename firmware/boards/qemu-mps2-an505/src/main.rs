@@ -13,7 +13,6 @@
 #![no_main]
 
 mod board;
-mod clock;
 #[cfg(belljar_supervisor)]
 mod supervised;
 mod uart;
@@ -33,6 +32,10 @@ use embassy_executor::Spawner;
 #[cfg(not(belljar_supervisor))]
 use crate::board::Mps2Board;
 use crate::uart::Console;
+use belljar_device::clock;
+
+/// Processor clock of the AN505 image (QEMU's mps2-tz: 20 MHz).
+const CPU_HZ: u32 = 20_000_000;
 
 /// Heap for Wasmtime and the guests (linear memories, Pulley stacks, fiber
 /// stacks, stores). The native stack gets the rest of RAM (memory.x).
@@ -58,7 +61,7 @@ async fn firmware(spawner: Spawner) {
     // SAFETY: CCR.STKOFHFNMIGN (bit 10) only relaxes limit checks in HardFault/NMI.
     unsafe { core.SCB.ccr.modify(|ccr| ccr | 1 << 10) };
     uart::init();
-    clock::start(&mut core.SYST);
+    clock::start(&mut core.SYST, CPU_HZ);
     // SAFETY: the only reference to the heap memory, taken once at boot.
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
@@ -85,23 +88,18 @@ async fn firmware(spawner: Spawner) {
         settings::WASM_STACK,
     );
     run.copy_artifact = settings::COPY_ARTIFACT;
-    run.counter = Some(clock::now_instructions);
+    run.counter = Some(clock::now_ns);
     if let Some(bytes) = settings::FIBER_STACK {
         run.fiber_stack = bytes;
     }
     run.fp_isolation = settings::FP_ISOLATION;
     run.fp_probe = settings::FP_PROBE;
-    run.board_start_ms = board::start_board_time();
+    run.board_start_ms = clock::start_board_time();
     run.time_limit_ms = settings::FOR_MS.map(|ms| run.board_start_ms + ms);
     if let Some(period) = settings::HEARTBEAT_MS {
         spawner.spawn(
-            belljar_device::heartbeat(
-                run.board_start_ms,
-                period,
-                clock::now_instructions,
-                print_line,
-            )
-            .unwrap(),
+            belljar_device::heartbeat(run.board_start_ms, period, clock::now_ns, print_line)
+                .unwrap(),
         );
     }
 

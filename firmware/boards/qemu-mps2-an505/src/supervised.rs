@@ -8,7 +8,9 @@ use belljar_device::belljar_update::sim_flash::SimFlash;
 
 use crate::board::Mps2Board;
 use crate::uart::Console;
-use crate::{clock, finish, settings, uart};
+use belljar_device::clock;
+
+use crate::{finish, settings, uart};
 
 /// Sectors (4 KiB) of the emulated NOR flash in supervisor mode: 2 for the
 /// boot state, 2 x 31 for the app slots (124 KiB each).
@@ -36,7 +38,7 @@ impl belljar_device::belljar_supervisor::Platform for Qemu {
     /// bytes, since the next one follows at once.
     async fn receive(&self, buf: &mut [u8]) -> usize {
         loop {
-            let started = clock::now_instructions();
+            let started = clock::now_ns();
             loop {
                 let n = uart::link_read(buf);
                 if n > 0 {
@@ -44,7 +46,7 @@ impl belljar_device::belljar_supervisor::Platform for Qemu {
                     return n;
                 }
                 let active = LINK_ACTIVE.load(core::sync::atomic::Ordering::Relaxed);
-                if !active || clock::now_instructions() - started > 2_000_000 {
+                if !active || clock::now_ns() - started > 2_000_000 {
                     break;
                 }
             }

@@ -18,12 +18,11 @@ use core::cell::RefCell;
 use core::convert::Infallible;
 use core::fmt::Write as _;
 use core::future::Future;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use belljar_device::RunLimits;
 use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
+use belljar_device::clock::board_ms;
 use critical_section::Mutex;
-use embassy_time::{Instant, Timer};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 use rp235x_hal as hal;
@@ -32,7 +31,7 @@ use hal::gpio::{DynPinId, FunctionSioInput, FunctionSioOutput, Pin, PullDown, Pu
 use hal::pwm;
 
 use crate::uart::{self, Console};
-use crate::{clock, settings};
+use crate::settings;
 
 /// GPIO numbers 0..=29.
 const PINS: usize = 30;
@@ -224,28 +223,6 @@ const LIMITS: RunLimits = RunLimits {
     uart_idle_ms: settings::UART_IDLE_MS,
 };
 
-/// Clock time (ms) at which the guests were handed the board: board time
-/// counts from there, as on the simulator. (Set once, shortly after boot:
-/// 32 bits are plenty.)
-static START_MS: AtomicU32 = AtomicU32::new(0);
-
-/// Marks now as board time 0; returns the clock (embassy) time of it.
-pub fn start_board_time() -> u64 {
-    let now = clock::now_ms();
-    START_MS.store(now as u32, Relaxed);
-    now
-}
-
-/// Clock (embassy) time of board time 0.
-pub fn start_ms() -> u64 {
-    u64::from(START_MS.load(Relaxed))
-}
-
-/// Milliseconds since [`start_board_time`].
-pub fn board_ms() -> u64 {
-    clock::now_ms() - start_ms()
-}
-
 /// One app's view of the board.
 pub struct PicoBoard {
     /// Prefix of this app's console lines when several apps run.
@@ -300,8 +277,7 @@ impl Board for PicoBoard {
     /// moves in whole milliseconds, as on the simulator), cut short at the
     /// time limit.
     fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        let end = LIMITS.delay_end_ms(board_ms(), ms);
-        Timer::at(Instant::from_millis(start_ms() + end))
+        LIMITS.delay(ms)
     }
 
     fn has_uart(&self) -> bool {

@@ -12,7 +12,6 @@
 #![no_main]
 
 mod board;
-mod clock;
 mod uart;
 
 #[allow(dead_code)] // PRESSES: scripted buttons are for QEMU; these are real.
@@ -24,7 +23,7 @@ use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::ram;
+use belljar_device::{clock, ram};
 use cortex_m_rt::{ExceptionFrame, exception};
 use embassy_executor::Spawner;
 use rp235x_hal as hal;
@@ -141,7 +140,7 @@ async fn firmware(spawner: Spawner) {
     }
     run.fp_isolation = settings::FP_ISOLATION;
     run.fp_probe = settings::FP_PROBE;
-    run.board_start_ms = board::start_board_time();
+    run.board_start_ms = clock::start_board_time();
     run.time_limit_ms = settings::FOR_MS.map(|ms| run.board_start_ms + ms);
     if let Some(period) = settings::HEARTBEAT_MS {
         spawner.spawn(

@@ -1,12 +1,13 @@
-//! The board's millisecond clock and embassy time driver: SysTick on the
-//! processor clock (150 MHz), interrupting every millisecond; each tick wakes
-//! the timers that are due. Between ticks the CPU sleeps (the executor's
-//! WFE). The same driver as the QEMU board's, so the RP2350 shares the
-//! workspace's `tick-hz-1_000` (embassy-rp's driver would need 1 MHz).
+//! Every board's millisecond clock and embassy time driver: SysTick on the
+//! processor clock, interrupting every millisecond (`tick-hz-1_000`); each
+//! tick wakes the timers that are due. Between ticks the CPU sleeps (the
+//! executor's WFI). Also *board time*: milliseconds since the guests were
+//! handed the board, as on the simulator.
 //!
-//! Critical sections must stay shorter than a millisecond, or ticks are
-//! lost and board time falls behind: the console writes a FIFO's worth at a
-//! time (see `uart.rs`).
+//! Under `qemu-system-arm -icount shift=0` one instruction takes one
+//! nanosecond, so [`now_ns`] counts instructions (at SysTick resolution).
+//! On a real chip, critical sections must stay shorter than a millisecond
+//! or ticks are lost and board time falls behind.
 
 use core::cell::{Cell, RefCell};
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -91,4 +92,25 @@ pub fn now_ns() -> u64 {
             return ms * 1_000_000 + into_ms * 1_000_000 / cycles;
         }
     }
+}
+
+/// Clock time (ms) at which the guests were handed the board. (Set once,
+/// shortly after boot: 32 bits are plenty.)
+static START_MS: AtomicU32 = AtomicU32::new(0);
+
+/// Marks now as board time 0; returns the clock (embassy) time of it.
+pub fn start_board_time() -> u64 {
+    let now = now_ms();
+    START_MS.store(now as u32, Relaxed);
+    now
+}
+
+/// Clock (embassy) time of board time 0.
+pub fn start_ms() -> u64 {
+    u64::from(START_MS.load(Relaxed))
+}
+
+/// Milliseconds since [`start_board_time`].
+pub fn board_ms() -> u64 {
+    now_ms() - start_ms()
 }
