@@ -32,7 +32,17 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
     base
 }
 
-fn sign(guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
+/// An empty directory under the target dir.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = repo().join("target").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `belljar sign` for `target` (`pulley32` for the board, `pulley64` for
+/// the simulator).
+fn sign_for(target: &str, guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
     let (ok, text) = belljar(&[
         "sign",
         &format!("guests/{guest}"),
@@ -42,21 +52,55 @@ fn sign(guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
         &version.to_string(),
         "--outputs",
         outputs,
+        "--target",
+        target,
         "-o",
         out.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
 }
 
+fn sign(guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
+    sign_for("pulley32", guest, key, version, outputs, out);
+}
+
+/// `belljar push` to a local TCP port; `extra` flags such as `--run-once`.
+fn push_to(port: u16, package: &Path, extra: &[&str]) -> (bool, String) {
+    let port = format!("tcp:127.0.0.1:{port}");
+    let mut args = vec!["push", package.to_str().unwrap(), "--port", &port];
+    args.extend_from_slice(extra);
+    belljar(&args)
+}
+
 fn push(board: &LiveBoard, package: &Path) -> (bool, String) {
-    belljar(&[
-        "push",
-        package.to_str().unwrap(),
-        "--port",
-        &format!("tcp:127.0.0.1:{}", board.link_port),
-        "--timeout",
-        "10s",
-    ])
+    push_to(board.link_port, package, &["--timeout", "10s"])
+}
+
+/// `belljar run --listen` on a free port with `factory` installed, for
+/// `seconds` of (real-time) virtual time; returns once it listens.
+fn listening_sim(key: &Path, factory: &Path, seconds: u32) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
+        .args([
+            "run",
+            "--listen",
+            &format!("tcp:127.0.0.1:{port}"),
+            "--pubkey",
+            key.with_extension("pub").to_str().unwrap(),
+            factory.to_str().unwrap(),
+            "--for",
+            &format!("{seconds}s"),
+        ])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    (sim, port)
 }
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -75,9 +119,7 @@ fn wait_listening(port: u16) {
 
 #[test]
 fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps() {
-    let dir = repo().join("target/ota-test");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("ota-test");
     let key = keygen(&dir, "device");
     let other = keygen(&dir, "other");
     let a = dir.join("a.bjpkg");
@@ -205,70 +247,20 @@ fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps()
 /// supervisor, `belljar push` reaches it over TCP.
 #[test]
 fn the_simulator_takes_pushed_updates_like_a_device() {
-    let dir = repo().join("target/ota-sim-test");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("ota-sim-test");
     let key = keygen(&dir, "device");
-    let sign64 = |guest: &str, version: u32, outputs: &str, out: &Path| {
-        let (ok, text) = belljar(&[
-            "sign",
-            &format!("guests/{guest}"),
-            "--key",
-            key.with_extension("key").to_str().unwrap(),
-            "--version",
-            &version.to_string(),
-            "--outputs",
-            outputs,
-            "--target",
-            "pulley64",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert!(ok, "{text}");
-    };
     let a = dir.join("a.bjpkg");
     let b = dir.join("b.bjpkg");
     let once = dir.join("once.bjpkg");
-    sign64("blinky", 1, "25", &a);
-    sign64("servo-sweep", 2, "6", &b);
-    sign64("blinky", 3, "25", &once);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
-        .args([
-            "run",
-            "--listen",
-            &format!("tcp:127.0.0.1:{port}"),
-            "--pubkey",
-            key.with_extension("pub").to_str().unwrap(),
-            a.to_str().unwrap(),
-            "--for",
-            "8s",
-        ])
-        .current_dir(repo())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_listening(port);
-    let (ok, out) = belljar(&[
-        "push",
-        b.to_str().unwrap(),
-        "--port",
-        &format!("tcp:127.0.0.1:{port}"),
-    ]);
+    sign_for("pulley64", "blinky", &key, 1, "25", &a);
+    sign_for("pulley64", "servo-sweep", &key, 2, "6", &b);
+    sign_for("pulley64", "blinky", &key, 3, "25", &once);
+    let (sim, port) = listening_sim(&key, &a, 8);
+    let (ok, out) = push_to(port, &b, &[]);
     assert!(ok, "{out}");
     std::thread::sleep(Duration::from_secs(3));
     // A one-off run from RAM: not installed.
-    let (ok, out) = belljar(&[
-        "push",
-        once.to_str().unwrap(),
-        "--run-once",
-        "--port",
-        &format!("tcp:127.0.0.1:{port}"),
-    ]);
+    let (ok, out) = push_to(port, &once, &["--run-once"]);
     assert!(ok, "{out}");
     assert!(out.contains("loaded blinky v3"), "{out}");
     let output = sim.wait_with_output().unwrap();
@@ -291,59 +283,15 @@ fn the_simulator_takes_pushed_updates_like_a_device() {
 /// backoff, again and again) does not keep an update out.
 #[test]
 fn the_update_agent_answers_while_the_app_spins() {
-    let dir = repo().join("target/ota-spin-test");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("ota-spin-test");
     let key = keygen(&dir, "device");
-    let sign64 = |guest: &str, version: u32, out: &Path| {
-        let (ok, text) = belljar(&[
-            "sign",
-            &format!("guests/{guest}"),
-            "--key",
-            key.with_extension("key").to_str().unwrap(),
-            "--version",
-            &version.to_string(),
-            "--outputs",
-            "25",
-            "--target",
-            "pulley64",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert!(ok, "{text}");
-    };
     let spinner = dir.join("spinner.bjpkg");
     let blinky = dir.join("blinky.bjpkg");
-    sign64("faults", 1, &spinner);
-    sign64("blinky", 2, &blinky);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim = Command::new(env!("CARGO_BIN_EXE_belljar"))
-        .args([
-            "run",
-            "--listen",
-            &format!("tcp:127.0.0.1:{port}"),
-            "--pubkey",
-            key.with_extension("pub").to_str().unwrap(),
-            spinner.to_str().unwrap(),
-            "--for",
-            "6s",
-        ])
-        .current_dir(repo())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_listening(port);
+    sign_for("pulley64", "faults", &key, 1, "25", &spinner);
+    sign_for("pulley64", "blinky", &key, 2, "25", &blinky);
+    let (sim, port) = listening_sim(&key, &spinner, 6);
     std::thread::sleep(Duration::from_millis(500));
-    let (ok, out) = belljar(&[
-        "push",
-        blinky.to_str().unwrap(),
-        "--port",
-        &format!("tcp:127.0.0.1:{port}"),
-    ]);
+    let (ok, out) = push_to(port, &blinky, &[]);
     assert!(ok, "{out}");
     let output = sim.wait_with_output().unwrap();
     let console = String::from_utf8_lossy(&output.stdout);
