@@ -128,70 +128,6 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env("BELLJAR_GUEST", guests)
         .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
-    let set = |cmd: &mut Command, name: &str, value: Option<String>| match value {
-        Some(v) => {
-            cmd.env(name, v);
-        }
-        None => {
-            cmd.env_remove(name);
-        }
-    };
-    set(
-        &mut cmd,
-        "BELLJAR_FOR_MS",
-        settings.for_ms.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_UART_IDLE_MS",
-        settings.uart_idle_ms.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_WATCHDOG_FUEL",
-        settings.watchdog_fuel.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_FUEL",
-        settings.total_fuel.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_WASM_STACK",
-        settings.wasm_stack.map(|v| v.to_string()),
-    );
-    set(&mut cmd, "BELLJAR_RAM", settings.ram.map(|v| v.to_string()));
-    set(
-        &mut cmd,
-        "BELLJAR_HEAP",
-        settings.heap.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_DESERIALIZE",
-        settings.copy_artifact.then(|| "copy".to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_HEARTBEAT_MS",
-        settings.heartbeat_ms.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_FIBER_STACK",
-        settings.fiber_stack.map(|v| v.to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_FP_PROBE",
-        settings.fp_probe.then(|| "1".to_string()),
-    );
-    set(
-        &mut cmd,
-        "BELLJAR_FP_ISOLATION",
-        (!settings.fp_isolation).then(|| "0".to_string()),
-    );
     let path = |p: &Option<PathBuf>| -> Result<Option<String>> {
         p.as_ref()
             .map(|p| {
@@ -201,10 +137,44 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
             })
             .transpose()
     };
-    set(&mut cmd, "BELLJAR_PUBKEY", path(&settings.pubkey)?);
-    set(&mut cmd, "BELLJAR_INITIAL", path(&settings.initial)?);
-    let presses = (!settings.presses.is_empty()).then(|| settings.presses.join(","));
-    set(&mut cmd, "BELLJAR_PRESS", presses);
+    let number = |v: Option<u64>| v.map(|v| v.to_string());
+    // Every setting is passed or removed, so nothing leaks in from the
+    // caller's environment (see device/build/settings.rs for their meaning).
+    let variables = [
+        ("BELLJAR_FOR_MS", number(settings.for_ms)),
+        ("BELLJAR_UART_IDLE_MS", number(settings.uart_idle_ms)),
+        ("BELLJAR_WATCHDOG_FUEL", number(settings.watchdog_fuel)),
+        ("BELLJAR_FUEL", number(settings.total_fuel)),
+        ("BELLJAR_WASM_STACK", number(settings.wasm_stack)),
+        ("BELLJAR_RAM", number(settings.ram)),
+        ("BELLJAR_HEAP", number(settings.heap)),
+        ("BELLJAR_HEARTBEAT_MS", number(settings.heartbeat_ms)),
+        ("BELLJAR_FIBER_STACK", number(settings.fiber_stack)),
+        (
+            "BELLJAR_DESERIALIZE",
+            settings.copy_artifact.then(|| "copy".to_string()),
+        ),
+        (
+            "BELLJAR_FP_PROBE",
+            settings.fp_probe.then(|| "1".to_string()),
+        ),
+        (
+            "BELLJAR_FP_ISOLATION",
+            (!settings.fp_isolation).then(|| "0".to_string()),
+        ),
+        ("BELLJAR_PUBKEY", path(&settings.pubkey)?),
+        ("BELLJAR_INITIAL", path(&settings.initial)?),
+        (
+            "BELLJAR_PRESS",
+            (!settings.presses.is_empty()).then(|| settings.presses.join(",")),
+        ),
+    ];
+    for (name, value) in variables {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the {board} firmware failed to build (cargo's errors are above)");
