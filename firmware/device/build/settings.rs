@@ -151,6 +151,20 @@ pub fn rust_source() -> String {
     let trace = var("BELLJAR_TRACE").is_none_or(|v| !matches!(v.as_str(), "0" | "off" | "no"));
     writeln!(s, "pub const TRACE: bool = {trace};").unwrap();
 
+    // How guests run, from the settings above (the same for every board).
+    s.push_str(
+        "/// The run settings these build settings give.\n\
+         pub fn run_settings() -> belljar_device::Settings {\n\
+         \x20   let mut run = belljar_device::Settings::with_overrides(WATCHDOG_FUEL, TOTAL_FUEL, WASM_STACK);\n\
+         \x20   run.copy_artifact = COPY_ARTIFACT;\n\
+         \x20   if let Some(bytes) = FIBER_STACK {\n\
+         \x20       run.fiber_stack = bytes;\n\
+         \x20   }\n\
+         \x20   run.fp_isolation = FP_ISOLATION;\n\
+         \x20   run.fp_probe = FP_PROBE;\n\
+         \x20   run\n\
+         }\n",
+    );
     s.push_str("pub const PRESSES: &[belljar_device::Press] = &[\n");
     if let Some(script) = var("BELLJAR_PRESS") {
         for press in script.split(',').map(str::trim).filter(|p| !p.is_empty()) {

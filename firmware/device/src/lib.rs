@@ -119,6 +119,25 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Board time starts now (as on the simulator, from when the guests are
+    /// handed the board): the time limit is `for_ms` after it, and the
+    /// firmware heartbeat task starts if `heartbeat_ms` is set.
+    pub fn start_board(
+        &mut self,
+        for_ms: Option<u64>,
+        heartbeat_ms: Option<u64>,
+        spawner: embassy_executor::Spawner,
+        print: PrintLine,
+    ) {
+        self.board_start_ms = clock::start_board_time();
+        self.time_limit_ms = for_ms.map(|ms| self.board_start_ms + ms);
+        if let Some(period) = heartbeat_ms {
+            spawner.spawn(heartbeat(self.board_start_ms, period, print).unwrap());
+        }
+    }
+}
+
 impl From<Limits> for Settings {
     fn from(limits: Limits) -> Self {
         Settings {
@@ -532,15 +551,15 @@ pub type PrintLine = for<'a> fn(&'a dyn fmt::Display);
 /// (counted from `start_ms` of embassy time) it prints
 /// `[   1.000 s] firmware: heartbeat 1 (+1234 ns)` with `print`, where the
 /// lateness is how far after its tick the beat ran by the board's fine clock
-/// `now_ns` (the measure of how well the firmware keeps its own duties
+/// ([`clock::now_ns`]; the measure of how well the firmware keeps its own duties
 /// while guests run).
 #[embassy_executor::task]
-pub async fn heartbeat(start_ms: u64, period_ms: u64, now_ns: fn() -> u64, print: PrintLine) {
+pub async fn heartbeat(start_ms: u64, period_ms: u64, print: PrintLine) {
     let mut at_ms = period_ms;
     for n in 1.. {
         let due_ms = start_ms + at_ms;
         Timer::at(Instant::from_millis(due_ms)).await;
-        let late_ns = now_ns().saturating_sub(due_ms * 1_000_000);
+        let late_ns = clock::now_ns().saturating_sub(due_ms * 1_000_000);
         print(&belljar_host::TimelineLine {
             at_ms,
             source: Some("firmware"),

@@ -82,26 +82,14 @@ async fn firmware(spawner: Spawner) {
         finish(1);
     }
 
-    let mut run = belljar_device::Settings::with_overrides(
-        settings::WATCHDOG_FUEL,
-        settings::TOTAL_FUEL,
-        settings::WASM_STACK,
-    );
-    run.copy_artifact = settings::COPY_ARTIFACT;
+    let mut run = settings::run_settings();
     run.counter = Some(clock::now_ns);
-    if let Some(bytes) = settings::FIBER_STACK {
-        run.fiber_stack = bytes;
-    }
-    run.fp_isolation = settings::FP_ISOLATION;
-    run.fp_probe = settings::FP_PROBE;
-    run.board_start_ms = clock::start_board_time();
-    run.time_limit_ms = settings::FOR_MS.map(|ms| run.board_start_ms + ms);
-    if let Some(period) = settings::HEARTBEAT_MS {
-        spawner.spawn(
-            belljar_device::heartbeat(run.board_start_ms, period, clock::now_ns, print_line)
-                .unwrap(),
-        );
-    }
+    run.start_board(
+        settings::FOR_MS,
+        settings::HEARTBEAT_MS,
+        spawner,
+        print_line,
+    );
 
     // Supervisor mode (`BELLJAR_PUBKEY`): apps from flash slots, updates on
     // UART1. Compiled in only then.

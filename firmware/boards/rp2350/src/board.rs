@@ -30,8 +30,8 @@ use rp235x_hal as hal;
 use hal::gpio::{DynPinId, FunctionSioInput, FunctionSioOutput, Pin, PullDown, PullUp};
 use hal::pwm;
 
-use crate::uart::{self, Console};
 use crate::settings;
+use crate::uart::{self, Console};
 
 /// GPIO numbers 0..=29.
 const PINS: usize = 30;
