@@ -163,11 +163,16 @@ impl Access {
         self
     }
 
+    /// May this app use `embedded:platform/<interface>`? Checked on every
+    /// host call, so without allocating.
     pub(crate) fn interface(&self, interface: &'static str) -> Result<(), Fault> {
-        if self
-            .grants
-            .interface(&alloc::format!("embedded:platform/{interface}"))
-        {
+        let granted = match &self.grants.interfaces {
+            None => true,
+            Some(list) => list
+                .iter()
+                .any(|i| i.strip_prefix("embedded:platform/") == Some(interface)),
+        };
+        if granted {
             Ok(())
         } else {
             Err(Fault::NotGranted {
