@@ -387,6 +387,9 @@ pub struct Sleep {
     world: Shared,
     duration_ns: u64,
     deadline: Option<u64>,
+    /// Its key in the timer queue once registered (a poll while pending only
+    /// renews the waker).
+    key: Option<(u64, u64)>,
     /// Cut short at the time limit (an app's delay, so that it sees the
     /// limit at its next host call).
     to_limit: bool,
@@ -398,6 +401,7 @@ impl Sleep {
             world,
             duration_ns,
             deadline: None,
+            key: None,
             to_limit: false,
         }
     }
@@ -421,10 +425,26 @@ impl Future for Sleep {
         if world.now_ns >= deadline {
             return Poll::Ready(());
         }
-        let seq = world.next_timer;
-        world.next_timer += 1;
-        world.timers.insert((deadline, seq), cx.waker().clone());
+        let key = match self.key {
+            Some(key) => key,
+            None => {
+                let key = (deadline, world.next_timer);
+                world.next_timer += 1;
+                key
+            }
+        };
+        self.key = Some(key);
+        world.timers.insert(key, cx.waker().clone());
         Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    /// A dropped timer (its task stopped) leaves the queue.
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            lock(&self.world).timers.remove(&key);
+        }
     }
 }
 
