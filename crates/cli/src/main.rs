@@ -98,6 +98,15 @@ enum Command {
         /// Pins the app may read.
         #[arg(long, value_delimiter = ',')]
         inputs: Vec<u32>,
+        /// ADC channels the app may read.
+        #[arg(long, value_delimiter = ',')]
+        analog: Vec<u32>,
+        /// I2C devices the app may address, BUS:ADDRESS (e.g. i2c0:0x48,i2c0:0x50).
+        #[arg(long, value_delimiter = ',', value_parser = belljar_cli::package::parse_i2c_grant)]
+        i2c: Vec<(String, u16)>,
+        /// SPI devices the app may open, by board name (e.g. display0).
+        #[arg(long, value_delimiter = ',')]
+        spi: Vec<String>,
         /// Interfaces the app may use (default: those its component imports;
         /// required when signing a .cwasm).
         #[arg(long, value_delimiter = ',')]
@@ -170,6 +179,16 @@ struct ScriptArgs {
     /// Print only the outcome, not the timeline.
     #[arg(long, short)]
     quiet: bool,
+    /// An I2C device on the board: MODEL@ADDRESS[=VALUE], e.g.
+    /// tmp105@0x48=21.5C, tmp105@0x48=20C..30C/10s, at24c256@0x50[=FILE]. Repeatable.
+    #[arg(long, value_name = "DEVICE")]
+    i2c: Vec<belljar_sim::devices::I2cSpec>,
+    /// An SPI device and the name apps open it by: NAME=MODEL, e.g. display0=max7219.
+    #[arg(long, value_name = "DEVICE")]
+    spi: Vec<belljar_sim::devices::SpiSpec>,
+    /// An analog input's voltage: CHANNEL=VOLTAGE, e.g. 26=1.65V or 26=0V..3.3V/10s.
+    #[arg(long, value_name = "INPUT")]
+    analog: Vec<belljar_sim::devices::AnalogSpec>,
 }
 
 impl ScriptArgs {
@@ -250,6 +269,9 @@ fn real_main() -> Result<ExitCode> {
                 realtime: realtime || listen.is_some(),
                 echo: !script.quiet,
                 limits: limits.limits(),
+                i2c: script.i2c.clone(),
+                spi: script.spi.clone(),
+                analog: script.analog.clone(),
                 ..SimConfig::default()
             };
             if let (Some(address), Some(pubkey)) = (listen, pubkey) {
@@ -259,7 +281,7 @@ fn real_main() -> Result<ExitCode> {
                     [package] => Some(belljar_cli::guest::read(package)?),
                     _ => anyhow::bail!("--listen takes at most one package (the factory app)"),
                 };
-                let sim = belljar_sim::Sim::new(config);
+                let sim = belljar_sim::Sim::new(config)?;
                 belljar_cli::listen::listen(sim, &address, &key, factory.as_deref())?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -273,7 +295,7 @@ fn real_main() -> Result<ExitCode> {
                 }
                 apps.push((name, loader.load(&source)?));
             }
-            let sim = belljar_sim::Sim::new(config);
+            let sim = belljar_sim::Sim::new(config)?;
             let report = run::run(&sim, &apps);
             let mut failed = false;
             let several = report.apps.len() > 1;
@@ -382,6 +404,9 @@ fn real_main() -> Result<ExitCode> {
             world,
             outputs,
             inputs,
+            analog,
+            i2c,
+            spi,
             interfaces,
             out,
         } => {
@@ -427,6 +452,9 @@ fn real_main() -> Result<ExitCode> {
                 version,
                 outputs,
                 inputs,
+                analog,
+                i2c,
+                spi,
                 interfaces,
             };
             let bytes = belljar_cli::package::sign(&payload, &request, &key)?;

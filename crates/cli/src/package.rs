@@ -59,7 +59,25 @@ pub struct SignRequest<'a> {
     pub version: u32,
     pub outputs: Vec<u32>,
     pub inputs: Vec<u32>,
+    pub analog: Vec<u32>,
+    pub i2c: Vec<(String, u16)>,
+    pub spi: Vec<String>,
     pub interfaces: Vec<String>,
+}
+
+/// `i2c0:0x48`: an I2C device a package may address.
+pub fn parse_i2c_grant(text: &str) -> Result<(String, u16)> {
+    let (bus, address) = text
+        .split_once(':')
+        .ok_or_else(|| anyhow!("`{text}`: expected BUS:ADDRESS, e.g. i2c0:0x48"))?;
+    let address = match address.strip_prefix("0x") {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => address.parse(),
+    }
+    .ok()
+    .filter(|a| *a <= 0x7f)
+    .ok_or_else(|| anyhow!("`{address}` is not a 7-bit I2C address (e.g. 0x48)"))?;
+    Ok((bus.to_string(), address))
 }
 
 pub fn sign(payload: &[u8], request: &SignRequest<'_>, key: &SigningKey) -> Result<Vec<u8>> {
@@ -81,6 +99,9 @@ pub fn sign(payload: &[u8], request: &SignRequest<'_>, key: &SigningKey) -> Resu
     );
     header.capabilities.outputs = request.outputs.clone();
     header.capabilities.inputs = request.inputs.clone();
+    header.capabilities.analog = request.analog.clone();
+    header.capabilities.i2c = request.i2c.clone();
+    header.capabilities.spi = request.spi.clone();
     header.capabilities.interfaces = request.interfaces.clone();
     Ok(belljar_package::sign(&header, payload, key))
 }
@@ -108,7 +129,7 @@ pub fn verify(
 pub fn describe(header: &Header) -> String {
     let c = &header.capabilities;
     format!(
-        "app:      {} v{}\nworld:    {}\ntarget:   {}\nwasmtime: {}\nprofile:  v{}\npayload:  {} bytes, sha256 {}\ngrants:   outputs {:?}, inputs {:?}, interfaces {:?}\n",
+        "app:      {} v{}\nworld:    {}\ntarget:   {}\nwasmtime: {}\nprofile:  v{}\npayload:  {} bytes, sha256 {}\ngrants:   outputs {:?}, inputs {:?}, analog {:?}, i2c [{}], spi {:?}, interfaces {:?}\n",
         header.app,
         header.version,
         header.world,
@@ -119,6 +140,13 @@ pub fn describe(header: &Header) -> String {
         hex::encode(header.payload_sha256),
         c.outputs,
         c.inputs,
+        c.analog,
+        c.i2c
+            .iter()
+            .map(|(bus, address)| format!("{bus}:0x{address:02x}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        c.spi,
         c.interfaces
     )
 }

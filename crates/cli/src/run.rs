@@ -44,10 +44,12 @@ pub struct SimApp {
 
 impl SimApp {
     /// Instantiates `app` on a fresh simulated board.
-    pub fn start(app: &App<SimBoard>, name: &str, config: SimConfig) -> Result<SimApp, Exit> {
-        let sim = Sim::new(config);
+    pub fn start(app: &App<SimBoard>, name: &str, config: SimConfig) -> Result<SimApp> {
+        let sim = Sim::new(config)?;
         let (board, access) = sim.board(name);
-        let running = sim.block_on(app.instantiate(board, access, sim.limits()))?;
+        let running = sim
+            .block_on(app.instantiate(board, access, sim.limits()))
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(SimApp { sim, running })
     }
 
@@ -86,7 +88,7 @@ pub fn start(source: &Source, config: SimConfig) -> Result<SimApp> {
     let loader = Loader::new()?;
     let app = loader.load(source)?;
     let name = source.name();
-    SimApp::start(&app, &name, config).map_err(|e| anyhow!("{e}"))
+    SimApp::start(&app, &name, config)
 }
 
 /// How one app of `belljar run` ended.

@@ -20,7 +20,7 @@ fn side_by_side(
     config: SimConfig,
     heartbeat_ms: Option<u64>,
 ) -> (Vec<AppReport>, Vec<TraceLine>) {
-    let sim = Sim::new(config);
+    let sim = Sim::new(config).unwrap();
     // `blinky#2`: a second instance of the blinky guest.
     let apps: Vec<_> = names
         .iter()

@@ -42,14 +42,27 @@ impl FromIterator<u32> for PinSet {
     }
 }
 
+/// An I2C device an app may address: bus name and 7-bit address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct I2cGrant {
+    pub bus: String,
+    pub address: u16,
+}
+
 /// What one app may use. [`Grants::ALL`] for a developer's own app; a signed
 /// package's capabilities narrow it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grants {
-    /// Pins it may drive (gpio, servo).
+    /// Pins it may drive (gpio, servo, pwm).
     pub outputs: PinSet,
-    /// Pins it may read (button).
+    /// Pins it may read (button, digital).
     pub inputs: PinSet,
+    /// ADC channels it may read (analog).
+    pub analog: PinSet,
+    /// I2C devices it may address; `None` = every device on every bus.
+    pub i2c: Option<Vec<I2cGrant>>,
+    /// SPI devices (by board name) it may open; `None` = all.
+    pub spi: Option<Vec<String>>,
     /// Interfaces by WIT name (`embedded:platform/uart`); `None` = all.
     pub interfaces: Option<Vec<String>>,
 }
@@ -58,6 +71,9 @@ impl Grants {
     pub const ALL: Grants = Grants {
         outputs: PinSet::ALL,
         inputs: PinSet::ALL,
+        analog: PinSet::ALL,
+        i2c: None,
+        spi: None,
         interfaces: None,
     };
 
@@ -163,14 +179,15 @@ impl Access {
         self
     }
 
-    /// May this app use `embedded:platform/<interface>`? Checked on every
-    /// host call, so without allocating.
+    /// May this app use `embedded:platform/<interface>` (or the interface
+    /// with this full name, `wasi:spi/spi`)? Checked on every host call, so
+    /// without allocating.
     pub(crate) fn interface(&self, interface: &'static str) -> Result<(), Fault> {
         let granted = match &self.grants.interfaces {
             None => true,
             Some(list) => list
                 .iter()
-                .any(|i| i.strip_prefix("embedded:platform/") == Some(interface)),
+                .any(|i| i == interface || i.strip_prefix("embedded:platform/") == Some(interface)),
         };
         if granted {
             Ok(())
@@ -225,6 +242,56 @@ impl Access {
         self.own(interface, pin as usize, Some(pin))
     }
 
+    /// May this app read ADC `channel`?
+    pub(crate) fn analog(&self, channel: u32) -> Result<(), Fault> {
+        self.interface("analog")?;
+        if channel < MAX_PINS && !self.grants.analog.contains(channel) {
+            return Err(Fault::NotGranted {
+                interface: "analog",
+                pin: Some(channel),
+            });
+        }
+        Ok(())
+    }
+
+    /// May this app open I2C bus `bus` (does it have any device on it)?
+    pub(crate) fn i2c_bus(&self, bus: &str) -> Result<(), Fault> {
+        match &self.grants.i2c {
+            Some(list) if !list.iter().any(|g| g.bus == bus) => Err(Fault::BusNotGranted {
+                what: "i2c",
+                name: String::from(bus),
+                address: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// May this app address `address` on I2C bus `bus`?
+    pub(crate) fn i2c_device(&self, bus: &str, address: u16) -> Result<(), Fault> {
+        match &self.grants.i2c {
+            Some(list) if !list.iter().any(|g| g.bus == bus && g.address == address) => {
+                Err(Fault::BusNotGranted {
+                    what: "i2c",
+                    name: String::from(bus),
+                    address: Some(address),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// May this app open SPI device `name`?
+    pub(crate) fn spi(&self, name: &str) -> Result<(), Fault> {
+        match &self.grants.spi {
+            Some(list) if !list.iter().any(|d| d == name) => Err(Fault::BusNotGranted {
+                what: "spi",
+                name: String::from(name),
+                address: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// May this app use the UART? Claims it when the board is shared.
     pub(crate) fn uart(&self) -> Result<(), Fault> {
         self.interface("uart")?;
@@ -266,8 +333,22 @@ mod tests {
         let access = Access::new(Grants {
             outputs: [25].into_iter().collect(),
             inputs: PinSet::NONE,
+            analog: PinSet::NONE,
+            i2c: Some(alloc::vec![I2cGrant {
+                bus: "i2c0".into(),
+                address: 0x48
+            }]),
+            spi: Some(Vec::new()),
             interfaces: Some(alloc::vec!["embedded:platform/gpio".into()]),
         });
+        access.i2c_bus("i2c0").unwrap();
+        access.i2c_device("i2c0", 0x48).unwrap();
+        assert_eq!(
+            access.i2c_device("i2c0", 0x50).unwrap_err().to_string(),
+            "i2c: device 0x50 on bus `i2c0` is not granted to this app (its package's capabilities do not list it)"
+        );
+        assert!(access.i2c_bus("i2c1").is_err());
+        assert!(access.spi("display0").is_err());
         access.output("gpio", 25).unwrap();
         assert_eq!(
             access.output("gpio", 24).unwrap_err().to_string(),

@@ -3,8 +3,11 @@ use core::fmt;
 use core::future::Future;
 
 use embedded_hal::digital::{InputPin, OutputPin};
+use embedded_hal::i2c::I2c;
 use embedded_hal::pwm::SetDutyCycle;
+use embedded_hal::spi::SpiDevice;
 
+pub use crate::peripherals::{AnalogInput, Change, WaitInput};
 pub use crate::platform::Level;
 
 /// What a board provides to one guest. Pins are `embedded-hal` drivers; the
@@ -25,8 +28,18 @@ pub use crate::platform::Level;
 /// critical-section mutex.
 pub trait Board: Send + 'static {
     type Output: OutputPin + Send;
-    type Input: InputPin + Send;
+    /// Buttons and digital inputs; `digital.wait-for-*` sleeps on them.
+    type Input: InputPin + WaitInput + Send;
     type Servo: SetDutyCycle + Send;
+    /// General PWM outputs (`pwm`); [`Absent`] on a board without them.
+    type Pwm: SetDutyCycle + Send;
+    /// ADC channels (`analog`); [`Absent`] on a board without them.
+    type Analog: AnalogInput + Send;
+    /// I2C buses (`wasi:i2c`), blocking `embedded-hal` drivers.
+    type I2c: I2c + Send;
+    /// SPI devices (`wasi:spi`): a bus with its chip select, as
+    /// `embedded-hal`'s `SpiDevice` (e.g. `embedded-hal-bus`'s `ExclusiveDevice`).
+    type Spi: SpiDevice + Send;
 
     /// A digital output (LED, relay...).
     fn output(&mut self, pin: u32) -> Option<&mut Self::Output>;
@@ -47,6 +60,35 @@ pub trait Board: Send + 'static {
     /// Monotonic milliseconds since the board started.
     fn now_ms(&mut self) -> u64;
 
+    /// `delay.delay-us/ns`: completes at least `ns` nanoseconds later
+    /// (boards round up to their timer's resolution or spin for short waits).
+    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_;
+
+    /// A general PWM output on `pin`.
+    fn pwm(&mut self, _pin: u32) -> Option<&mut Self::Pwm> {
+        None
+    }
+    /// ADC channel `channel`.
+    fn analog(&mut self, _channel: u32) -> Option<&mut Self::Analog> {
+        None
+    }
+    /// The index of the I2C bus the board calls `name` (`i2c0`...).
+    fn i2c_bus(&self, _name: &str) -> Option<usize> {
+        None
+    }
+    /// I2C bus number `index` (from [`Board::i2c_bus`]).
+    fn i2c(&mut self, _index: usize) -> Option<&mut Self::I2c> {
+        None
+    }
+    /// The index of the SPI device the board calls `name`.
+    fn spi_device(&self, _name: &str) -> Option<usize> {
+        None
+    }
+    /// SPI device number `index` (from [`Board::spi_device`]).
+    fn spi(&mut self, _index: usize) -> Option<&mut Self::Spi> {
+        None
+    }
+
     /// Every host call, with the time it took effect. Boards print these
     /// (simulator timeline, firmware console) or ignore them.
     fn event(&mut self, _at_ms: u64, _event: &Event<'_>) {}
@@ -59,17 +101,74 @@ pub trait Board: Send + 'static {
 }
 
 /// One host call made by a guest, with its effect.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Event<'a> {
-    SetHigh { pin: u32 },
-    SetLow { pin: u32 },
-    Delay { ms: u32 },
-    IsPressed { pin: u32, pressed: bool },
-    ReadByte { byte: u8 },
-    WriteByte { byte: u8 },
-    SetAngle { pin: u32, angle: u32 },
-    Log { level: Level, message: &'a str },
-    NowMs { ms: u64 },
+    SetHigh {
+        pin: u32,
+    },
+    SetLow {
+        pin: u32,
+    },
+    Delay {
+        ms: u32,
+    },
+    IsPressed {
+        pin: u32,
+        pressed: bool,
+    },
+    ReadByte {
+        byte: u8,
+    },
+    WriteByte {
+        byte: u8,
+    },
+    SetAngle {
+        pin: u32,
+        angle: u32,
+    },
+    Log {
+        level: Level,
+        message: &'a str,
+    },
+    NowMs {
+        ms: u64,
+    },
+    /// `digital.is-high`.
+    IsHigh {
+        pin: u32,
+        high: bool,
+    },
+    /// `digital.wait-for-*`: stamped when the wait ends.
+    Waited {
+        pin: u32,
+        change: Change,
+    },
+    SetDuty {
+        pin: u32,
+        duty: u16,
+        max: u16,
+    },
+    MaxDuty {
+        pin: u32,
+        max: u16,
+    },
+    Analog {
+        channel: u32,
+        raw: u16,
+    },
+    FullScale {
+        channel: u32,
+        raw: u16,
+    },
+    ReferenceMv {
+        channel: u32,
+        mv: u32,
+    },
+    DelayNs {
+        ns: u64,
+    },
+    /// An I2C or SPI call, already formatted by [`crate::peripherals`].
+    Bus(&'a dyn fmt::Display),
 }
 
 impl fmt::Display for Event<'_> {
@@ -92,6 +191,23 @@ impl fmt::Display for Event<'_> {
             }
             Event::Log { level, message } => write!(f, "log.{}: {message}", level_name(*level)),
             Event::NowMs { ms } => write!(f, "clock.now-ms() -> {ms}"),
+            Event::IsHigh { pin, high } => write!(f, "digital.is-high({pin}) -> {high}"),
+            Event::Waited { pin, change } => {
+                write!(f, "digital.{}({pin}{})", change.call(), change.arg())
+            }
+            Event::SetDuty { pin, duty, max } => {
+                write!(f, "pwm.set-duty({pin}, {duty})  pin {pin} = {duty}/{max}")
+            }
+            Event::MaxDuty { pin, max } => write!(f, "pwm.max-duty({pin}) -> {max}"),
+            Event::Analog { channel, raw } => write!(f, "analog.read({channel}) -> {raw}"),
+            Event::FullScale { channel, raw } => {
+                write!(f, "analog.full-scale({channel}) -> {raw}")
+            }
+            Event::ReferenceMv { channel, mv } => {
+                write!(f, "analog.reference-mv({channel}) -> {mv}")
+            }
+            Event::DelayNs { ns } => write!(f, "delay.delay-ns({ns})"),
+            Event::Bus(call) => call.fmt(f),
         }
     }
 }
@@ -144,6 +260,21 @@ pub enum Fault {
         pin: u32,
         angle: u32,
     },
+    DutyOutOfRange {
+        pin: u32,
+        duty: u16,
+        max: u16,
+    },
+    /// An I2C bus, I2C device or SPI device the app's grants do not list.
+    BusNotGranted {
+        what: &'static str,
+        name: String,
+        address: Option<u16>,
+    },
+    /// The app holds more open bus handles than the host allows.
+    TooManyHandles {
+        max: usize,
+    },
     Driver {
         interface: &'static str,
         pin: Option<u32>,
@@ -190,6 +321,31 @@ impl fmt::Display for Fault {
                     "servo: angle {angle} on pin {pin} is out of range 0..=180"
                 )
             }
+            Fault::DutyOutOfRange { pin, duty, max } => write!(
+                f,
+                "pwm: duty {duty} on pin {pin} is above its maximum {max}"
+            ),
+            Fault::BusNotGranted {
+                what,
+                name,
+                address: Some(address),
+            } => write!(
+                f,
+                "{what}: device 0x{address:02x} on bus `{name}` is not granted to this app \
+                 (its package's capabilities do not list it)"
+            ),
+            Fault::BusNotGranted {
+                what,
+                name,
+                address: None,
+            } => write!(
+                f,
+                "{what}: `{name}` is not granted to this app (its package's capabilities do not list it)"
+            ),
+            Fault::TooManyHandles { max } => write!(
+                f,
+                "buses: more than {max} I2C/SPI handles open at once (drop the ones you no longer use)"
+            ),
             Fault::Driver {
                 interface,
                 pin: Some(pin),

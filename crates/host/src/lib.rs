@@ -15,10 +15,12 @@ extern crate alloc;
 pub mod access;
 pub mod artifact;
 mod board;
+pub mod peripherals;
 pub mod platform;
 pub mod runtime;
 
-pub use access::{Access, AppId, Claims, Grants, PinSet};
+pub use access::{Access, AppId, Claims, Grants, I2cGrant, PinSet};
 pub use belljar_profile as profile;
 pub use board::{Board, Event, Fault, Level, Stop, TimelineLine};
+pub use peripherals::{Absent, AnalogInput, Change, WaitInput, next_scripted_change};
 pub use wasmtime;

@@ -9,10 +9,10 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::access::Access;
 use crate::board::{Board, Event, Fault};
 
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "app",
+        world: "device",
         imports: { default: async | trappable },
     });
 }
@@ -21,7 +21,7 @@ pub use bindings::embedded::platform::log::Level;
 use bindings::embedded::platform::{button, clock, gpio, log, servo, timing, uart};
 
 /// The interfaces a board provides, as a guest names them in its imports.
-pub const INTERFACES: [&str; 7] = [
+pub const INTERFACES: [&str; 14] = [
     "embedded:platform/gpio",
     "embedded:platform/timing",
     "embedded:platform/button",
@@ -29,6 +29,13 @@ pub const INTERFACES: [&str; 7] = [
     "embedded:platform/servo",
     "embedded:platform/log",
     "embedded:platform/clock",
+    "embedded:platform/buses",
+    "embedded:platform/digital",
+    "embedded:platform/pwm",
+    "embedded:platform/analog",
+    "embedded:platform/delay",
+    crate::peripherals::WASI_I2C,
+    crate::peripherals::WASI_SPI,
 ];
 
 /// Servo pulse: 0 deg = 500 us, 180 deg = 2500 us, in a 20 ms (50 Hz) period.
@@ -49,6 +56,8 @@ pub struct Host<B> {
     /// Host calls made so far (the fuel watchdog refills on each).
     pub host_calls: u64,
     pub(crate) meter: crate::runtime::Meter,
+    /// The I2C buses and SPI devices the app has open.
+    pub(crate) handles: crate::peripherals::Handles,
 }
 
 impl<B: Board> Host<B> {
@@ -58,13 +67,17 @@ impl<B: Board> Host<B> {
             access,
             host_calls: 0,
             meter: Default::default(),
+            handles: Default::default(),
         }
     }
 
     /// Ends one host call: event (stamped now), then the stop check. A
     /// failure while the board is stopping the guest (e.g. simulated input
     /// ran out) is a stop, not a fault.
-    fn finish<T>(&mut self, result: Result<(T, Event<'_>), Fault>) -> wasmtime::Result<T> {
+    pub(crate) fn finish<T>(
+        &mut self,
+        result: Result<(T, Event<'_>), Fault>,
+    ) -> wasmtime::Result<T> {
         self.host_calls += 1;
         match result {
             Ok((value, event)) => {
@@ -105,9 +118,9 @@ impl<B: Board> Host<B> {
     }
 }
 
-/// Adds every `embedded:platform` interface to `linker`.
+/// Adds every interface of the `device` world to `linker`.
 pub fn add_to_linker<B: Board>(linker: &mut Linker<Host<B>>) -> wasmtime::Result<()> {
-    bindings::App::add_to_linker::<Host<B>, HasSelf<Host<B>>>(linker, |host| host)
+    bindings::Device::add_to_linker::<Host<B>, HasSelf<Host<B>>>(linker, |host| host)
 }
 
 impl<B: Board> gpio::Host for Host<B> {

@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 pub use ed25519_dalek;
 
 pub const MAGIC: [u8; 4] = *b"BJPK";
-pub const FORMAT: u16 = 1;
+/// 2: capabilities list I2C devices, SPI devices and analog channels.
+pub const FORMAT: u16 = 2;
 const PREFIX: usize = 4 + 2 + 4;
 pub const SIGNATURE_LEN: usize = 64;
 /// Largest header accepted (a header is a few hundred bytes).
@@ -40,8 +41,14 @@ pub struct Capabilities {
     pub interfaces: Vec<String>,
     /// Pins it may drive (gpio, servo).
     pub outputs: Vec<u32>,
-    /// Pins it may read (button).
+    /// Pins it may read (button, digital).
     pub inputs: Vec<u32>,
+    /// ADC channels it may read (analog).
+    pub analog: Vec<u32>,
+    /// I2C devices it may address: bus name and 7-bit address.
+    pub i2c: Vec<(String, u16)>,
+    /// SPI devices it may open, by board name.
+    pub spi: Vec<String>,
 }
 
 /// The signed description of a payload.

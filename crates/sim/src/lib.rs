@@ -30,9 +30,16 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use belljar_host::runtime::{Exit, Limits};
-use belljar_host::{Access, Board, Claims, Event, Stop, TimelineLine};
+use belljar_host::{
+    Access, AnalogInput, Board, Change, Claims, Event, Stop, TimelineLine, WaitInput,
+};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
+
+pub mod devices;
+use devices::{
+    AnalogSpec, At24c, I2cDevice, I2cModel, I2cSpec, Max7219, SpiModel, SpiSpec, Tmp105,
+};
 
 /// GPIO numbers of a Pico 2 (RP2350A).
 pub const PINS: core::ops::RangeInclusive<u32> = 0..=29;
@@ -83,6 +90,12 @@ pub struct SimConfig {
     pub limits: Limits,
     /// Virtual time per unit of fuel of a computing guest.
     pub ns_per_fuel: u64,
+    /// Devices on the I2C buses (`--i2c`).
+    pub i2c: Vec<I2cSpec>,
+    /// SPI devices (`--spi`).
+    pub spi: Vec<SpiSpec>,
+    /// Analog channels (`--analog`).
+    pub analog: Vec<AnalogSpec>,
 }
 
 impl Default for SimConfig {
@@ -95,8 +108,25 @@ impl Default for SimConfig {
             echo: false,
             limits: Limits::default(),
             ns_per_fuel: DEFAULT_NS_PER_FUEL,
+            i2c: Vec::new(),
+            spi: Vec::new(),
+            analog: Vec::new(),
         }
     }
+}
+
+/// A simulated I2C bus: its name and the devices on it by address.
+#[derive(Debug)]
+struct I2cBus {
+    name: String,
+    devices: Vec<(u16, Box<dyn I2cDevice>)>,
+}
+
+/// A simulated SPI device and the name apps open it by.
+#[derive(Debug)]
+struct SpiSlot {
+    name: String,
+    device: Max7219,
 }
 
 /// Board and clock state shared by every app and task of a simulation.
@@ -118,6 +148,9 @@ struct World {
     timers: BTreeMap<(u64, u64), Waker>,
     next_timer: u64,
     trace: Vec<TraceLine>,
+    i2c: Vec<I2cBus>,
+    spi: Vec<SpiSlot>,
+    analog: Vec<AnalogSpec>,
 }
 
 impl World {
@@ -177,9 +210,57 @@ pub struct Sim {
 /// A task for [`Sim::run`].
 pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// The buses of a simulation with the devices `config` asks for (`i2c0` is
+/// always there, so that an app can open it and find nothing).
+fn buses(config: &SimConfig) -> anyhow::Result<(Vec<I2cBus>, Vec<SpiSlot>)> {
+    let mut i2c = vec![I2cBus {
+        name: "i2c0".into(),
+        devices: Vec::new(),
+    }];
+    for spec in &config.i2c {
+        let device: Box<dyn I2cDevice> = match &spec.model {
+            I2cModel::Tmp105(signal) => Box::new(Tmp105::new(*signal)),
+            I2cModel::At24c { size, file } => Box::new(At24c::new(*size, file.clone())?),
+        };
+        let bus = match i2c.iter().position(|b| b.name == spec.bus) {
+            Some(i) => i,
+            None => {
+                i2c.push(I2cBus {
+                    name: spec.bus.clone(),
+                    devices: Vec::new(),
+                });
+                i2c.len() - 1
+            }
+        };
+        if i2c[bus].devices.iter().any(|(a, _)| *a == spec.address) {
+            anyhow::bail!(
+                "two devices at address 0x{:02x} on {}",
+                spec.address,
+                spec.bus
+            );
+        }
+        i2c[bus].devices.push((spec.address, device));
+    }
+    let mut spi = Vec::new();
+    for spec in &config.spi {
+        if spi.iter().any(|s: &SpiSlot| s.name == spec.name) {
+            anyhow::bail!("two SPI devices named {}", spec.name);
+        }
+        let SpiModel::Max7219 = spec.model;
+        spi.push(SpiSlot {
+            name: spec.name.clone(),
+            device: Max7219::default(),
+        });
+    }
+    Ok((i2c, spi))
+}
+
 impl Sim {
-    pub fn new(config: SimConfig) -> Sim {
-        Sim {
+    /// A simulation; fails if a device cannot be set up (an EEPROM file that
+    /// cannot be read, two devices at one address).
+    pub fn new(config: SimConfig) -> anyhow::Result<Sim> {
+        let (i2c, spi) = buses(&config)?;
+        Ok(Sim {
             world: Arc::new(Mutex::new(World {
                 now_ns: 0,
                 limit_ns: config.time_limit_ms.map(|ms| ms.saturating_mul(1_000_000)),
@@ -195,10 +276,23 @@ impl Sim {
                 timers: BTreeMap::new(),
                 next_timer: 0,
                 trace: Vec::new(),
+                i2c,
+                spi,
+                analog: config.analog,
             })),
             limits: config.limits,
             ns_per_fuel: config.ns_per_fuel,
-        }
+        })
+    }
+
+    /// The text the MAX7219 display named `name` shows.
+    pub fn display_text(&self, name: &str) -> Option<String> {
+        let world = lock(&self.world);
+        world
+            .spi
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.device.text())
     }
 
     /// The limits every app of this simulation runs with.
@@ -223,6 +317,27 @@ impl Sim {
                     pins: PINS
                         .map(|pin| SimPin {
                             pin,
+                            app,
+                            world: self.world.clone(),
+                        })
+                        .collect(),
+                    i2c: (0..world.i2c.len())
+                        .map(|bus| SimI2c {
+                            bus,
+                            world: self.world.clone(),
+                        })
+                        .collect(),
+                    spi: (0..world.spi.len())
+                        .map(|device| SimSpi {
+                            device,
+                            world: self.world.clone(),
+                        })
+                        .collect(),
+                    analog: world
+                        .analog
+                        .iter()
+                        .map(|a| SimAnalog {
+                            channel: a.channel,
                             world: self.world.clone(),
                         })
                         .collect(),
@@ -448,11 +563,83 @@ impl Drop for Sleep {
     }
 }
 
-/// A GPIO of the simulated board, usable as output, input or servo PWM.
+/// A GPIO of the simulated board, usable as output, input, servo or PWM.
 #[derive(Debug)]
 pub struct SimPin {
     pin: u32,
+    /// The app whose board view this pin belongs to.
+    app: usize,
     world: Shared,
+}
+
+impl World {
+    /// An input's level at `ms`: pulled up, low while a scripted press holds it.
+    fn input_high(&self, pin: u32, ms: u64) -> bool {
+        !self
+            .presses
+            .iter()
+            .any(|p| p.pin == pin && p.from_ms <= ms && ms < p.to_ms)
+    }
+
+    /// When (virtual ns) `pin` next satisfies `change` (see
+    /// [`belljar_host::next_scripted_change`]).
+    fn next_change(&self, pin: u32, change: Change) -> Option<u64> {
+        let presses: Vec<(u32, u64, u64)> = self
+            .presses
+            .iter()
+            .map(|p| (p.pin, p.from_ms, p.to_ms))
+            .collect();
+        let at_ms = belljar_host::next_scripted_change(&presses, pin, change, self.now_ms())?;
+        Some((at_ms * 1_000_000).max(self.now_ns))
+    }
+}
+
+impl embedded_hal_async::digital::Wait for SimPin {
+    async fn wait_for_high(&mut self) -> Result<(), Infallible> {
+        self.wait_for(Change::High).await
+    }
+    async fn wait_for_low(&mut self) -> Result<(), Infallible> {
+        self.wait_for(Change::Low).await
+    }
+    async fn wait_for_rising_edge(&mut self) -> Result<(), Infallible> {
+        self.wait_for(Change::Rising).await
+    }
+    async fn wait_for_falling_edge(&mut self) -> Result<(), Infallible> {
+        self.wait_for(Change::Falling).await
+    }
+    async fn wait_for_any_edge(&mut self) -> Result<(), Infallible> {
+        self.wait_for(Change::AnyEdge).await
+    }
+}
+
+impl WaitInput for SimPin {
+    /// Sleeps in virtual time until the scripted presses make the change
+    /// (cut short at the time limit). When no scripted input ever will, the
+    /// app is stopped at once: waiting would never end.
+    fn wait_for(
+        &mut self,
+        change: Change,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send + '_ {
+        let mut world = lock(&self.world);
+        let now = world.now_ns;
+        let duration = match world.next_change(self.pin, change) {
+            Some(at) => at - now,
+            None if world.limit_ns.is_some() => u64::MAX,
+            None => {
+                world.stops[self.app] = Some(Stop::Other(
+                    "the app waits for an input change that no scripted input (--press) makes",
+                ));
+                0
+            }
+        };
+        drop(world);
+        let mut sleep = Sleep::new(self.world.clone(), duration);
+        sleep.to_limit = true;
+        async move {
+            sleep.await;
+            Ok(())
+        }
+    }
 }
 
 impl ErrorType for SimPin {
@@ -477,11 +664,7 @@ impl InputPin for SimPin {
     }
     fn is_low(&mut self) -> Result<bool, Infallible> {
         let world = lock(&self.world);
-        let now = world.now_ms();
-        Ok(world
-            .presses
-            .iter()
-            .any(|p| p.pin == self.pin && p.from_ms <= now && now < p.to_ms))
+        Ok(!world.input_high(self.pin, world.now_ms()))
     }
 }
 
@@ -499,12 +682,131 @@ impl SetDutyCycle for SimPin {
     }
 }
 
+/// An I2C bus of the simulated board, as `embedded-hal` sees it.
+#[derive(Debug)]
+pub struct SimI2c {
+    bus: usize,
+    world: Shared,
+}
+
+impl embedded_hal::i2c::ErrorType for SimI2c {
+    type Error = embedded_hal::i2c::ErrorKind;
+}
+
+impl embedded_hal::i2c::I2c for SimI2c {
+    /// One START, the operations (a repeated START where the direction
+    /// changes), one STOP. An address with no device does not acknowledge.
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), Self::Error> {
+        use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource, Operation};
+        let mut world = lock(&self.world);
+        let now = world.now_ns;
+        let bus = &mut world.i2c[self.bus];
+        let Some((_, device)) = bus
+            .devices
+            .iter_mut()
+            .find(|(a, _)| *a == u16::from(address))
+        else {
+            return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        };
+        device.start();
+        let mut writing = None;
+        for op in operations.iter_mut() {
+            let is_write = matches!(op, Operation::Write(_));
+            if writing.is_some_and(|w| w != is_write) {
+                device.start();
+            }
+            writing = Some(is_write);
+            match op {
+                Operation::Write(bytes) => {
+                    device.write(bytes, now).map_err(|_| ErrorKind::Other)?
+                }
+                Operation::Read(buf) => device.read(buf, now),
+            }
+        }
+        device.stop().map_err(|_| ErrorKind::Other)
+    }
+}
+
+/// An SPI device of the simulated board (its chip select included).
+#[derive(Debug)]
+pub struct SimSpi {
+    device: usize,
+    world: Shared,
+}
+
+impl embedded_hal::spi::ErrorType for SimSpi {
+    type Error = embedded_hal::spi::ErrorKind;
+}
+
+impl embedded_hal::spi::SpiDevice for SimSpi {
+    /// Chip select low, the operations, chip select high (which latches
+    /// the frame). The MAX7219 drives nothing back: reads give zeros.
+    fn transaction(
+        &mut self,
+        operations: &mut [embedded_hal::spi::Operation<'_, u8>],
+    ) -> Result<(), Self::Error> {
+        use embedded_hal::spi::Operation;
+        let mut world = lock(&self.world);
+        let device = &mut world.spi[self.device].device;
+        for op in operations.iter_mut() {
+            match op {
+                Operation::Write(bytes) => device.shift(bytes),
+                Operation::Transfer(read, write) => {
+                    device.shift(write);
+                    read.fill(0);
+                }
+                Operation::TransferInPlace(bytes) => {
+                    device.shift(bytes);
+                    bytes.fill(0);
+                }
+                Operation::Read(buf) => buf.fill(0),
+                Operation::DelayNs(_) => {}
+            }
+        }
+        device.latch();
+        Ok(())
+    }
+}
+
+/// An analog channel of the simulated board: a 12-bit ADC, 3.3 V reference.
+#[derive(Debug)]
+pub struct SimAnalog {
+    channel: u32,
+    world: Shared,
+}
+
+impl AnalogInput for SimAnalog {
+    type Error = Infallible;
+    fn read(&mut self) -> Result<u16, Infallible> {
+        let world = lock(&self.world);
+        let volts = world
+            .analog
+            .iter()
+            .find(|a| a.channel == self.channel)
+            .map_or(0.0, |a| a.volts.at(world.now_ns));
+        Ok(devices::adc_raw(volts))
+    }
+    fn full_scale(&self) -> u16 {
+        devices::ADC_FULL_SCALE
+    }
+    fn reference_mv(&self) -> u32 {
+        devices::ADC_REFERENCE_MV
+    }
+}
+
 /// One app's view of the simulated Pico 2.
 #[derive(Debug)]
 pub struct SimBoard {
     world: Shared,
     app: usize,
     pins: Vec<SimPin>,
+    i2c: Vec<SimI2c>,
+    spi: Vec<SimSpi>,
+    analog: Vec<SimAnalog>,
 }
 
 impl SimBoard {
@@ -559,6 +861,35 @@ impl Board for SimBoard {
     type Output = SimPin;
     type Input = SimPin;
     type Servo = SimPin;
+    type Pwm = SimPin;
+    type Analog = SimAnalog;
+    type I2c = SimI2c;
+    type Spi = SimSpi;
+
+    fn pwm(&mut self, pin: u32) -> Option<&mut SimPin> {
+        self.pin(pin)
+    }
+    fn analog(&mut self, channel: u32) -> Option<&mut SimAnalog> {
+        self.analog.iter_mut().find(|a| a.channel == channel)
+    }
+    fn i2c_bus(&self, name: &str) -> Option<usize> {
+        lock(&self.world).i2c.iter().position(|b| b.name == name)
+    }
+    fn i2c(&mut self, index: usize) -> Option<&mut SimI2c> {
+        self.i2c.get_mut(index)
+    }
+    fn spi_device(&self, name: &str) -> Option<usize> {
+        lock(&self.world).spi.iter().position(|s| s.name == name)
+    }
+    fn spi(&mut self, index: usize) -> Option<&mut SimSpi> {
+        self.spi.get_mut(index)
+    }
+
+    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
+        let mut sleep = Sleep::new(self.world.clone(), ns);
+        sleep.to_limit = true;
+        sleep
+    }
 
     fn output(&mut self, pin: u32) -> Option<&mut SimPin> {
         self.pin(pin)

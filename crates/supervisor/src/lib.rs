@@ -93,6 +93,17 @@ pub fn grants(caps: &Capabilities) -> Grants {
     Grants {
         outputs: caps.outputs.iter().copied().collect(),
         inputs: caps.inputs.iter().copied().collect(),
+        analog: caps.analog.iter().copied().collect(),
+        i2c: Some(
+            caps.i2c
+                .iter()
+                .map(|(bus, address)| belljar_host::I2cGrant {
+                    bus: bus.clone(),
+                    address: *address,
+                })
+                .collect(),
+        ),
+        spi: Some(caps.spi.clone()),
         interfaces: Some(caps.interfaces.clone()),
     }
 }

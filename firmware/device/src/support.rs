@@ -5,7 +5,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use belljar_host::Stop;
+use belljar_host::{Change, Stop};
 
 /// A button held down on `pin` from `from_ms` (inclusive) to `to_ms`
 /// (exclusive) of board time, as `belljar run --press` scripts it.
@@ -51,6 +51,55 @@ impl RunLimits {
         embassy_time::Timer::at(embassy_time::Instant::from_millis(
             crate::clock::start_ms() + end,
         ))
+    }
+
+    /// `delay.delay-ns(ns)` on a board: a millisecond timer for waits of a
+    /// millisecond or more (rounded up, cut short at the time limit); a spin
+    /// on the processor clock for shorter ones, which a 1 kHz tick cannot time.
+    pub async fn delay_ns(&self, ns: u64) {
+        if ns >= 1_000_000 {
+            let ms = u32::try_from(ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+            self.delay(ms).await;
+        } else {
+            let end = crate::clock::now_ns() + ns;
+            while crate::clock::now_ns() < end {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// `digital.wait-for-*` on a scripted input: a timer to the board
+    /// millisecond at which the presses make `change` on `pin`, cut short at
+    /// the time limit. `Err` when no scripted press ever will and there is no
+    /// time limit: the wait could never end, the app is stopped instead.
+    pub async fn wait_scripted(
+        &self,
+        presses: &[Press],
+        pin: u32,
+        change: Change,
+    ) -> Result<(), Stop> {
+        let now = crate::clock::board_ms();
+        let mut script = [(0, 0, 0); 16];
+        for (slot, p) in script.iter_mut().zip(presses) {
+            *slot = (p.pin, p.from_ms, p.to_ms);
+        }
+        let script = &script[..presses.len().min(16)];
+        let at = match belljar_host::next_scripted_change(script, pin, change, now) {
+            Some(at) => self.for_ms.map_or(at, |limit| at.min(limit)),
+            None => match self.for_ms {
+                Some(limit) => limit,
+                None => {
+                    return Err(Stop::Other(
+                        "the app waits for an input change that no scripted input (BELLJAR_PRESS) makes",
+                    ));
+                }
+            },
+        };
+        embassy_time::Timer::at(embassy_time::Instant::from_millis(
+            crate::clock::start_ms() + at,
+        ))
+        .await;
+        Ok(())
     }
 
     /// `Some` once the time limit is reached.

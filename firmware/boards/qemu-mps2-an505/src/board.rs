@@ -1,19 +1,26 @@
 //! The mps2-an505 as guests see it: GPIO 0..=29 like a Pico 2 (pin 25, the
 //! LED, drives FPGA IO LED0; the others are recorded outputs), scripted
-//! buttons, software servo PWM, embassy-time delays and UART0. Each app gets
-//! its own `Mps2Board` view; the host decides who owns which pin.
+//! buttons (also the `digital` inputs, whose waits sleep until the scripted
+//! edge), recorded servo and PWM duty cycles (QEMU models no PWM), embassy-time
+//! delays, UART0, and I2C bus `i2c0`: the SBCon controller of Shield 1, where
+//! QEMU attaches `-device tmp105,address=0x48` and `-device at24c-eeprom`.
+//! QEMU models no ADC, and its PL022 SPI controllers have no chip select on
+//! this board, so `analog` and `wasi:spi` find no channel or device here (the
+//! simulator has both). Each app gets its own `Mps2Board` view; the host
+//! decides who owns which pin.
 
 use core::convert::Infallible;
 use core::fmt::Write as _;
 use core::future::Future;
 use core::ptr::{read_volatile, write_volatile};
 
-use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
+use belljar_device::belljar_host::{Absent, Board, Change, Event, Stop, TimelineLine, WaitInput};
 use belljar_device::clock::board_ms;
 use belljar_device::{Press, RunLimits};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
+use crate::i2c::SbconI2c;
 use crate::settings;
 use crate::uart;
 
@@ -73,6 +80,8 @@ impl OutputPin for Output {
 #[derive(Debug)]
 pub struct Button {
     pin: u32,
+    /// Why a wait gave up, for `Board::poll_stop`.
+    stop: Option<Stop>,
 }
 
 impl ErrorType for Button {
@@ -85,6 +94,20 @@ impl InputPin for Button {
     }
     fn is_low(&mut self) -> Result<bool, Infallible> {
         Ok(Press::held(settings::PRESSES, self.pin, board_ms()))
+    }
+}
+
+impl WaitInput for Button {
+    /// Sleeps until the scripted presses make `change`; a change no press
+    /// makes stops the app (recorded for `poll_stop`).
+    async fn wait_for(&mut self, change: Change) -> Result<(), Infallible> {
+        if let Err(stop) = LIMITS
+            .wait_scripted(settings::PRESSES, self.pin, change)
+            .await
+        {
+            self.stop = Some(stop);
+        }
+        Ok(())
     }
 }
 
@@ -115,6 +138,10 @@ pub struct Mps2Board {
     outputs: [Output; PINS],
     buttons: [Button; PINS],
     servos: [Servo; PINS],
+    /// General PWM outputs: recorded duty cycles, like the servos.
+    pwms: [Servo; PINS],
+    /// Bus `i2c0`: Shield 1's SBCon controller.
+    i2c0: SbconI2c,
     stop: Option<Stop>,
 }
 
@@ -126,8 +153,13 @@ impl Mps2Board {
                 pin: pin as u32,
                 level: None,
             }),
-            buttons: core::array::from_fn(|pin| Button { pin: pin as u32 }),
+            buttons: core::array::from_fn(|pin| Button {
+                pin: pin as u32,
+                stop: None,
+            }),
             servos: core::array::from_fn(|_| Servo::default()),
+            pwms: core::array::from_fn(|_| Servo::default()),
+            i2c0: SbconI2c::new(SbconI2c::SHIELD1),
             stop: None,
         }
     }
@@ -141,6 +173,23 @@ impl Board for Mps2Board {
     type Output = Output;
     type Input = Button;
     type Servo = Servo;
+    type Pwm = Servo;
+    type Analog = Absent;
+    type I2c = SbconI2c;
+    type Spi = Absent;
+
+    fn pwm(&mut self, pin: u32) -> Option<&mut Servo> {
+        self.pwms.get_mut(index(pin)?)
+    }
+    fn i2c_bus(&self, name: &str) -> Option<usize> {
+        (name == "i2c0").then_some(0)
+    }
+    fn i2c(&mut self, index: usize) -> Option<&mut SbconI2c> {
+        (index == 0).then_some(&mut self.i2c0)
+    }
+    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
+        LIMITS.delay_ns(ns)
+    }
 
     fn output(&mut self, pin: u32) -> Option<&mut Output> {
         self.outputs.get_mut(index(pin)?)
@@ -198,6 +247,9 @@ impl Board for Mps2Board {
 
     fn poll_stop(&mut self) -> Option<Stop> {
         if let Some(stop) = self.stop.take() {
+            return Some(stop);
+        }
+        if let Some(stop) = self.buttons.iter_mut().find_map(|b| b.stop.take()) {
             return Some(stop);
         }
         LIMITS.time_limit(board_ms())

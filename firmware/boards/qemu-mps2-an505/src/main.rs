@@ -13,6 +13,7 @@
 #![no_main]
 
 mod board;
+mod i2c;
 #[cfg(belljar_supervisor)]
 mod supervised;
 mod uart;

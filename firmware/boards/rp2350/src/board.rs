@@ -20,7 +20,7 @@ use core::fmt::Write as _;
 use core::future::Future;
 
 use belljar_device::RunLimits;
-use belljar_device::belljar_host::{Board, Event, Stop, TimelineLine};
+use belljar_device::belljar_host::{Absent, Board, Change, Event, Stop, TimelineLine, WaitInput};
 use belljar_device::clock::board_ms;
 use critical_section::Mutex;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
@@ -185,6 +185,22 @@ impl InputPin for Input {
     }
 }
 
+impl WaitInput for Input {
+    /// Samples the input every millisecond (the CPU sleeps in between)
+    /// until it makes `change`; edges shorter than that can be missed.
+    async fn wait_for(&mut self, change: Change) -> Result<(), Infallible> {
+        let mut before = self.is_high()?;
+        loop {
+            let now = self.is_high()?;
+            if change.satisfied(before, now) {
+                return Ok(());
+            }
+            before = now;
+            embassy_time::Timer::after_millis(1).await;
+        }
+    }
+}
+
 /// An app's handle on a servo channel (GPIO6 or GPIO7).
 pub struct Servo {
     pin: u32,
@@ -262,6 +278,14 @@ impl Board for PicoBoard {
     type Output = Output;
     type Input = Input;
     type Servo = Servo;
+    type Pwm = Absent;
+    type Analog = Absent;
+    type I2c = Absent;
+    type Spi = Absent;
+
+    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
+        LIMITS.delay_ns(ns)
+    }
 
     fn output(&mut self, pin: u32) -> Option<&mut Output> {
         self.outputs.get_mut(index(pin)?)?.as_mut()
