@@ -443,7 +443,30 @@ impl Max7219 {
                     s.push('.');
                 }
             } else {
-                s.push('?');
+                // Raw segments (bit 7 DP, then A..G): the digits and signs
+                // a 7-segment display can show; `?` for other patterns.
+                const SEGMENTS: [(u8, char); 12] = [
+                    (0x7e, '0'),
+                    (0x30, '1'),
+                    (0x6d, '2'),
+                    (0x79, '3'),
+                    (0x33, '4'),
+                    (0x5b, '5'),
+                    (0x5f, '6'),
+                    (0x70, '7'),
+                    (0x7f, '8'),
+                    (0x7b, '9'),
+                    (0x01, '-'),
+                    (0x00, ' '),
+                ];
+                let c = SEGMENTS
+                    .iter()
+                    .find(|(seg, _)| *seg == v & 0x7f)
+                    .map_or('?', |(_, c)| *c);
+                s.push(c);
+                if v & 0x80 != 0 {
+                    s.push('.');
+                }
             }
         }
         s
@@ -535,6 +558,12 @@ mod tests {
             [2, 5],
             [1, 0x0f],
         ] {
+            m.shift(&frame);
+            m.latch();
+        }
+        assert_eq!(m.text(), "12.5 ");
+        // Raw segments, as drivers that draw their own digits write them.
+        for frame in [[0x09, 0], [4, 0x30], [3, 0x6d | 0x80], [2, 0x5b], [1, 0]] {
             m.shift(&frame);
             m.latch();
         }

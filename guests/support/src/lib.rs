@@ -1,5 +1,5 @@
-//! What every `no_std` belljar guest needs besides its bindings. Link it with
-//! `use belljar_guest as _;`.
+//! The belljar app SDK. Every `no_std` belljar guest links it
+//! (`use belljar_guest as _;`) for:
 //!
 //! * A panic handler that traps (`unreachable`), so the host reports the
 //!   panic as a guest trap with a backtrace instead of spinning.
@@ -7,7 +7,47 @@
 //!   wit-bindgen's `cabi_realloc` needs one (strings, lists). The arena never
 //!   calls `memory.grow`, which is right for belljar's 1-byte pages and fixed
 //!   memory size.
+//!
+//! With the `device` feature it also carries the bindings of the `device`
+//! world (every board interface: [`bindings`]), the `export!` macro for an
+//! app's `run`, and [`hal`]: embedded-hal 1.0 traits on those imports, so
+//! that driver crates run in the app unmodified:
+//!
+//! ```ignore
+//! struct App;
+//! impl belljar_guest::Guest for App {
+//!     fn run() {
+//!         let i2c = belljar_guest::hal::I2c::open("i2c0").unwrap();
+//!         let mut sensor = lm75::Lm75::new(i2c, 0x48);
+//!         let _celsius = sensor.read_temperature();
+//!     }
+//! }
+//! belljar_guest::export!(App);
+//! ```
 #![no_std]
+
+#[cfg(feature = "device")]
+pub mod bindings {
+    //! The `device` world: `embedded::platform::*` and `wasi::{i2c, spi}`.
+    wit_bindgen::generate!({
+        world: "device",
+        path: "wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "belljar_guest::bindings",
+        generate_all,
+    });
+}
+
+#[cfg(feature = "device")]
+pub use bindings::embedded::platform::{
+    analog, buses, button, clock, delay, digital, gpio, log, pwm, servo, timing, uart,
+};
+#[cfg(feature = "device")]
+pub use bindings::{Guest, export};
+
+#[cfg(feature = "device")]
+pub mod hal;
 
 /// Bytes of linear memory reserved for heap allocations (feature `heap`).
 #[cfg(feature = "heap")]
