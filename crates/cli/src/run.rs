@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
+use belljar_host::Grants;
 use belljar_host::runtime::{App, Exit, Running, Runtime};
 use belljar_sim::{Press, Sim, SimBoard, SimConfig, Task, UartInput, time_limit_exit};
 use wasm_wave::untyped::UntypedFuncCall;
@@ -45,8 +46,19 @@ pub struct SimApp {
 impl SimApp {
     /// Instantiates `app` on a fresh simulated board.
     pub fn start(app: &App<SimBoard>, name: &str, config: SimConfig) -> Result<SimApp> {
+        Self::start_granted(app, name, config, Grants::ALL)
+    }
+
+    /// [`SimApp::start`] with only `grants` (as a signed package would give).
+    pub fn start_granted(
+        app: &App<SimBoard>,
+        name: &str,
+        config: SimConfig,
+        grants: Grants,
+    ) -> Result<SimApp> {
         let sim = Sim::new(config)?;
-        let (board, access) = sim.board(name);
+        let (board, mut access) = sim.board(name);
+        access.grants = grants;
         let running = sim
             .block_on(app.instantiate(board, access, sim.limits()))
             .map_err(|e| anyhow!("{e}"))?;

@@ -287,7 +287,8 @@ impl fmt::Display for Fault {
             Fault::NoSuchPin { interface, pin } => {
                 write!(
                     f,
-                    "{interface}: pin {pin} is not available to this app on this board"
+                    "{interface}: {} {pin} is not available to this app on this board",
+                    pin_word(interface)
                 )
             }
             Fault::NoUart => f.write_str("uart: this board exposes no UART to apps"),
@@ -296,7 +297,8 @@ impl fmt::Display for Fault {
                 pin: Some(pin),
             } => write!(
                 f,
-                "{interface}: pin {pin} is not granted to this app (its package's capabilities do not list it)"
+                "{interface}: {} {pin} is not granted to this app (its package's capabilities do not list it)",
+                pin_word(interface)
             ),
             Fault::NotGranted {
                 interface,
@@ -361,6 +363,15 @@ impl fmt::Display for Fault {
 }
 
 impl core::error::Error for Fault {}
+
+/// What the number in a fault names: ADC channels are not pins.
+fn pin_word(interface: &str) -> &'static str {
+    if interface == "analog" {
+        "channel"
+    } else {
+        "pin"
+    }
+}
 
 /// Why a board ended a guest that did nothing wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
