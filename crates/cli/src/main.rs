@@ -358,6 +358,18 @@ fn real_main() -> Result<ExitCode> {
                 .transpose()?;
             let for_ms = script.for_ms()?;
             script.presses()?;
+            if !script.spi.is_empty() {
+                anyhow::bail!(
+                    "QEMU's mps2-an505 has no SPI device model with a chip select; \
+                     run SPI devices on the simulator (`belljar run --spi ...`)"
+                );
+            }
+            if !script.analog.is_empty() {
+                anyhow::bail!(
+                    "QEMU's mps2-an505 models no ADC; run analog inputs on the simulator \
+                     (`belljar run --analog ...`)"
+                );
+            }
             let input = match script.uart_input.as_deref() {
                 Some(text) => run::unescape(text)?,
                 None => Vec::new(),
@@ -383,7 +395,11 @@ fn real_main() -> Result<ExitCode> {
             };
             let cwasms: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
             let elf = belljar_cli::qemu::build_firmware(&cwasms, &settings)?;
-            let outcome = belljar_cli::qemu::boot(&elf, &input, true)?;
+            let devices = belljar_cli::qemu::Devices {
+                i2c: script.i2c.clone(),
+            };
+            let outcome =
+                belljar_cli::qemu::boot_with(&elf, &input, true, &devices, |_, _| Ok(()))?;
             Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
         }
         Command::Keygen { base } => {

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use belljar_build::GuestCrate;
 use belljar_profile::Target;
+use belljar_sim::devices::{I2cModel, I2cSpec};
 
 const BOARD: &str = "qemu-mps2-an505";
 const THUMB: &str = "thumbv8m.main-none-eabihf";
@@ -195,11 +196,172 @@ fn ensure_thumb_target() -> Result<()> {
     Ok(())
 }
 
+/// The devices QEMU attaches to the board for a run: I2C models on the
+/// Shield-1 SBCon bus, which the firmware calls `i2c0` (QEMU puts every
+/// `-device` I2C model there). QEMU 7.2 models the TMP105 (`tmp105`, a
+/// constant temperature set over QMP before the CPU starts) and 24Cxx EEPROMs
+/// (`at24c-eeprom`, kept in a file of exactly the part's size; a temporary
+/// one filled with 0xff when none is named).
+#[derive(Clone, Debug, Default)]
+pub struct Devices {
+    pub i2c: Vec<I2cSpec>,
+}
+
+impl Devices {
+    /// QEMU's command-line arguments for the devices, and the temperature
+    /// (milli-degrees) each `tmp105` must be given over QMP.
+    fn args(&self, scratch: &Path) -> Result<(Vec<String>, Vec<(String, i64)>)> {
+        let mut args = Vec::new();
+        let mut temperatures = Vec::new();
+        for (n, spec) in self.i2c.iter().enumerate() {
+            if spec.bus != "i2c0" {
+                bail!(
+                    "the QEMU board has one I2C bus for devices, i2c0; `{}` is not there",
+                    spec.bus
+                );
+            }
+            if self.i2c[..n].iter().any(|s| s.address == spec.address) {
+                bail!("two I2C devices at address 0x{:02x}", spec.address);
+            }
+            let id = format!("i2c{n}");
+            let address = format!("0x{:02x}", spec.address);
+            match &spec.model {
+                I2cModel::Tmp105(signal) => {
+                    if signal.over_ns != 0 {
+                        bail!(
+                            "QEMU's tmp105 takes a constant temperature (e.g. tmp105@0x48=21.5C); \
+                             ramps run on the simulator (`belljar run`)"
+                        );
+                    }
+                    args.push("-device".into());
+                    args.push(format!("tmp105,address={address},id={id}"));
+                    temperatures.push((id, (signal.from * 1000.0).round() as i64));
+                }
+                I2cModel::At24c { size, file } => {
+                    let file = match file {
+                        Some(file) => file.clone(),
+                        None => scratch.join(format!("{id}.bin")),
+                    };
+                    eeprom_file(&file, *size)?;
+                    args.push("-drive".into());
+                    args.push(format!(
+                        "file={},if=none,format=raw,id={id}-drive",
+                        file.display()
+                    ));
+                    args.push("-device".into());
+                    args.push(format!(
+                        "at24c-eeprom,address={address},rom-size={size},drive={id}-drive,id={id}"
+                    ));
+                }
+            }
+        }
+        Ok((args, temperatures))
+    }
+}
+
+/// QEMU wants an EEPROM's backing file to be exactly the part's size: an
+/// absent file becomes an erased part (0xff), a shorter one is padded.
+fn eeprom_file(path: &Path, size: usize) -> Result<()> {
+    let mut bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => bail!("cannot read EEPROM file {}: {e}", path.display()),
+    };
+    if bytes.len() != size {
+        if bytes.len() > size {
+            bail!(
+                "EEPROM file {} has {} bytes, more than the part's {size}",
+                path.display(),
+                bytes.len()
+            );
+        }
+        bytes.resize(size, 0xff);
+        std::fs::write(path, &bytes)
+            .with_context(|| format!("cannot write EEPROM file {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// QEMU's machine protocol (QMP) on a Unix socket: sets device properties
+/// while the board runs.
+pub struct Qmp {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl Qmp {
+    fn connect(path: &Path) -> Result<Qmp> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(stream) => break stream,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => return Err(e).context("cannot reach QEMU's QMP socket"),
+            }
+        };
+        let mut qmp = Qmp {
+            reader: std::io::BufReader::new(stream.try_clone()?),
+            writer: stream,
+        };
+        qmp.command(r#"{"execute":"qmp_capabilities"}"#)?;
+        Ok(qmp)
+    }
+
+    /// Sends one command and waits for its answer (events are skipped).
+    fn command(&mut self, json: &str) -> Result<()> {
+        use std::io::BufRead as _;
+        writeln!(self.writer, "{json}")?;
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                bail!("QEMU closed its QMP socket");
+            }
+            if line.starts_with(r#"{"return""#) {
+                return Ok(());
+            }
+            if line.starts_with(r#"{"error""#) {
+                bail!("QEMU refused `{json}`: {}", line.trim());
+            }
+        }
+    }
+
+    /// Sets the temperature the `tmp105` with QOM id `id` reports.
+    pub fn set_temperature(&mut self, id: &str, celsius: f64) -> Result<()> {
+        let milli = (celsius * 1000.0).round() as i64;
+        self.command(&format!(
+            r#"{{"execute":"qom-set","arguments":{{"path":"/machine/peripheral/{id}","property":"temperature","value":{milli}}}}}"#
+        ))
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.command(r#"{"execute":"cont"}"#)
+    }
+}
+
 /// Boots `elf` in QEMU with deterministic time (`-icount shift=0`: one
 /// instruction is one nanosecond of board time), feeding `uart_input` into
 /// UART0. When `echo` is set the console is passed through as it comes.
 pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
-    let mut child = Command::new("qemu-system-arm")
+    boot_with(elf, uart_input, echo, &Devices::default(), |_, _| Ok(()))
+}
+
+/// [`boot`] with `devices` attached. `watch` sees the console so far after
+/// each chunk of output and may change the devices over QMP (`Qmp` is only
+/// connected when there are devices). The `i`th I2C device has QOM id `i2c<i>`.
+pub fn boot_with(
+    elf: &Path,
+    uart_input: &[u8],
+    echo: bool,
+    devices: &Devices,
+    mut watch: impl FnMut(&str, Option<&mut Qmp>) -> Result<()>,
+) -> Result<QemuOutcome> {
+    let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let (device_args, temperatures) = devices.args(scratch.path())?;
+    let qmp_path = scratch.path().join("qmp.sock");
+    let mut command = Command::new("qemu-system-arm");
+    command
         .args([
             "-M",
             "mps2-an505",
@@ -209,6 +371,15 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
             "-icount",
             "shift=0",
         ])
+        .args(&device_args);
+    if !devices.i2c.is_empty() {
+        // Stopped until the devices are set: a tmp105 reads 0 after reset.
+        command
+            .arg("-S")
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp_path.display()));
+    }
+    let mut child = command
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(elf)
         .stdin(Stdio::piped())
@@ -221,6 +392,15 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
             ),
             _ => anyhow::Error::from(e).context("cannot start qemu-system-arm"),
         })?;
+    let mut qmp = None;
+    if !devices.i2c.is_empty() {
+        let mut q = Qmp::connect(&qmp_path)?;
+        for (id, milli) in &temperatures {
+            q.set_temperature(id, *milli as f64 / 1000.0)?;
+        }
+        q.resume()?;
+        qmp = Some(q);
+    }
     // UART input is sent once the firmware's banner line is out: by then its
     // UART receiver is enabled. (Bytes piped in earlier were seen to get lost.)
     // The pipe stays open until QEMU exits: closing it ends the console.
@@ -247,6 +427,7 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
                 pipe
             }));
         }
+        watch(&String::from_utf8_lossy(&console), qmp.as_mut())?;
     }
     let status = child.wait()?;
     drop(writer.map(|w| w.join()));

@@ -333,3 +333,83 @@ fn without_belljar_isolation_wasmtime_48_leaks_fp_registers_across_the_switch() 
     assert!(checks > 0, "{}", device.console);
     assert!(main + leaks > 0, "{}", device.console);
 }
+
+/// Device apps on the Cortex-M33 with QEMU's own I2C device models on the
+/// SBCon bus: the thermometer (unmodified `lm75` driver) reads QEMU's
+/// tmp105 and the boot counter (unmodified `eeprom24x`) counts in QEMU's
+/// at24c EEPROM, side by side on the board's default RAM and heap.
+#[test]
+fn i2c_apps_read_qemus_sensor_and_eeprom_as_on_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let eeprom = dir.path().join("eeprom.bin");
+    let sensor: belljar_sim::devices::I2cSpec = "tmp105@0x48=21.5C".parse().unwrap();
+    let memory: belljar_sim::devices::I2cSpec = format!("at24c256@0x50={}", eeprom.display())
+        .parse()
+        .unwrap();
+    let devices = qemu::Devices {
+        i2c: vec![sensor.clone(), memory.clone()],
+    };
+    let cwasms: Vec<_> = ["thermometer", "boot-counter"]
+        .iter()
+        .map(|g| qemu::build_guest(&guest_dir(g)).unwrap())
+        .collect();
+    let paths: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
+    let elf = qemu::build_firmware(&paths, &settings(3500)).unwrap();
+
+    // First boot: the same timeline as each app alone on the simulator.
+    let device = qemu::boot_with(&elf, b"", false, &devices, |_, _| Ok(())).unwrap();
+    let console = &device.console;
+    assert_eq!(device.status, 0, "{console}");
+    let sim_devices = SimConfig {
+        i2c: vec![sensor.clone()],
+        ..SimConfig::default()
+    };
+    let (_, thermometer) = run_for("thermometer", 3500, sim_devices);
+    assert_equivalent(&pairs(&thermometer), &lines_of(console, "thermometer"), 1);
+    let sim_eeprom = SimConfig {
+        i2c: vec!["at24c256@0x50".parse().unwrap()],
+        ..SimConfig::default()
+    };
+    let (_, counter) = run_for("boot-counter", 3500, sim_eeprom);
+    assert_equivalent(&pairs(&counter), &lines_of(console, "boot-counter"), 1);
+    assert!(
+        console.contains("boot-counter: log.info: boot 1"),
+        "{console}"
+    );
+
+    // Second boot: the count went on in QEMU's EEPROM file, and the
+    // thermometer follows the sensor when QEMU's value changes mid-run.
+    let mut changed = false;
+    let device = qemu::boot_with(&elf, b"", false, &devices, |console, qmp| {
+        if !changed && console.contains("thermometer: log.info: temperature 21.5 C") {
+            qmp.expect("QMP with devices")
+                .set_temperature("i2c0", 31.0)?;
+            changed = true;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let console = &device.console;
+    assert_eq!(device.status, 0, "{console}");
+    assert!(
+        console.contains("boot-counter: log.info: boot 2"),
+        "{console}"
+    );
+    let readings: Vec<String> = lines_of(console, "thermometer")
+        .into_iter()
+        .filter(|(_, t)| t.starts_with("log.info") || t.starts_with("gpio"))
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        readings.first().map(String::as_str),
+        Some("log.info: temperature 21.5 C")
+    );
+    assert!(
+        readings
+            .windows(2)
+            .any(|w| w[0] == "log.info: temperature 31.0 C"
+                && w[1] == "gpio.set-high(25)  pin 25 = high"),
+        "{console}"
+    );
+    assert_eq!(&std::fs::read(&eeprom).unwrap()[..4], &2u32.to_le_bytes());
+}

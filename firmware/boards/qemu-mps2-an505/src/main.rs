@@ -42,7 +42,7 @@ const CPU_HZ: u32 = 20_000_000;
 /// stacks, stores). The native stack gets the rest of RAM (memory.x).
 const HEAP_SIZE: usize = match settings::HEAP {
     Some(bytes) => bytes,
-    None => 60 * 1024,
+    None => 128 * 1024,
 };
 
 #[unsafe(link_section = ".uninit.belljar_heap")]
