@@ -4,6 +4,7 @@
 pub mod guest;
 pub mod inspect;
 pub mod listen;
+pub mod new;
 pub mod package;
 pub mod push;
 pub mod qemu;

@@ -71,6 +71,9 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Create a new app crate in DIR that builds and runs from anywhere (it
+    /// carries the belljar SDK and WIT contract this belljar was built with).
+    New { dir: PathBuf },
     /// Show what a .wasm, component, .cwasm or .bjpkg contains.
     Inspect { file: PathBuf },
     /// Make an Ed25519 signing key pair: <BASE>.key (secret) and <BASE>.pub.
@@ -401,6 +404,18 @@ fn real_main() -> Result<ExitCode> {
             let outcome =
                 belljar_cli::qemu::boot_with(&elf, &input, true, &devices, |_, _| Ok(()))?;
             Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
+        }
+        Command::New { dir } => {
+            let files = belljar_cli::new::create(&dir)?;
+            println!(
+                "created app `{}` ({} files) in {}\nbuild it:  belljar build {}\nrun it:    belljar run {} --for 5s",
+                dir.file_name().unwrap_or_default().to_string_lossy(),
+                files.len(),
+                dir.display(),
+                dir.display(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { base } => {
             let (secret, public) = belljar_cli::package::keygen(&base)?;

@@ -327,3 +327,51 @@ fn keygen_sign_verify_round_trip_and_refusals() {
     ]));
     assert!(line.contains("package refused"), "{line}");
 }
+
+/// `belljar new` makes an app crate outside the repository that builds and
+/// runs there with nothing but crates.io: the SDK and WIT come with it.
+#[test]
+fn a_new_app_builds_and_runs_outside_the_repository() {
+    let outside = tempfile::tempdir().unwrap();
+    assert!(!outside.path().starts_with(repo()));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_belljar"))
+            .args(args)
+            .current_dir(outside.path())
+            .output()
+            .unwrap()
+    };
+    let created = run(&["new", "sensor-app"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(stdout(&created).contains("created app `sensor-app`"));
+    let app = outside.path().join("sensor-app");
+    assert!(app.join("sdk/belljar-guest/wit/deps/wasi-i2c/i2c.wit").is_file());
+    // Nothing in it points back into a belljar checkout.
+    let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(!manifest.contains(".."), "{manifest}");
+    let built = run(&["build", "sensor-app"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    assert!(stdout(&built).contains("pulley32 .cwasm"), "{}", stdout(&built));
+    let ran = run(&["run", "sensor-app", "--for", "1200ms"]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    let out = stdout(&ran);
+    assert!(out.contains("log.info: sensor-app started"), "{out}");
+    assert!(out.contains("[   1.000 s] gpio.set-high(25)  pin 25 = high"), "{out}");
+    assert!(out.contains("stopped: time limit of 1200 ms reached"), "{out}");
+    // The component imports what the app uses, not the whole device world.
+    let component = stdout(&built)
+        .lines()
+        .find(|l| l.trim_start().starts_with("component"))
+        .and_then(|l| l.split_whitespace().last())
+        .map(str::to_string)
+        .expect("build names the component");
+    let inspected = run(&["inspect", &component]);
+    let text = stdout(&inspected);
+    assert!(inspected.status.success(), "{}", stderr(&inspected));
+    assert!(text.contains("import embedded:platform/gpio;"), "{text}");
+    assert!(!text.contains("import wasi:i2c"), "{text}");
+    // A second `new` into the same place refuses and loses nothing.
+    let again = run(&["new", "sensor-app"]);
+    assert!(one_error_line(&again).contains("exists and is not empty"));
+    assert!(app.join("src/lib.rs").is_file());
+}
