@@ -3,16 +3,28 @@
 //! | GPIO | role |
 //! | --- | --- |
 //! | 0, 1 | UART0 TX / RX (console and the guests' `uart`) |
+//! | 4, 5 | I2C0 SDA / SCL: bus `i2c0` (`wasi:i2c`), 100 kHz, internal pull-ups on (fit 4.7 kOhm ones for long wires) |
 //! | 6, 7 | servos: PWM slice 3, 50 Hz, 1 us resolution |
+//! | 8-13 | `pwm`: slices 4-6 (8 = 4A, 9 = 4B, 10 = 5A, 11 = 5B, 12 = 6A, 13 = 6B), 1 kHz; `max-duty` 50 000 at 150 MHz |
 //! | 14, 15 | buttons: inputs with pull-ups (wire the button to GND) |
-//! | 2-5, 8-13, 16-22, 25 (LED), 26-28 | push-pull outputs |
+//! | 16-19 | SPI0: device `spi0` (`wasi:spi`), mode 0, 1 MHz: 16 MISO (RX), 17 chip select (push-pull, active low), 18 SCK, 19 MOSI (TX) |
+//! | 2, 3, 20-22, 25 (LED) | push-pull outputs |
+//! | 26-28 | `analog` channels 26, 27, 28 (ADC0-2): 12 bits, 0..=4095 over 0..3.3 V |
+//! | (none) | `analog` channel 8: the on-chip temperature sensor (ADC4), raw; about 27 - (V - 0.706) / 0.001721 degrees Celsius |
 //!
 //! Any other pin number makes the guest trap ("not available"); GPIO 23, 24
 //! and 29 drive or sense the board's own power circuitry and are not offered.
 //!
-//! The pins are configured once at boot into a static [`Gpio`] behind a
-//! critical-section mutex; each app gets its own [`PicoBoard`] view whose
-//! pins lock it for each access (the host decides which app owns which pin).
+//! The peripherals are configured once at boot into a static [`Gpio`] behind
+//! a critical-section mutex; each app gets its own [`PicoBoard`] view whose
+//! handles lock it for each access (the host decides which app owns which
+//! pin, bus and channel). An I2C or SPI transaction can take milliseconds (a
+//! 1024-byte read at 100 kHz: about 93 ms) while a critical section must stay
+//! under one (it masks the SysTick tick, see `belljar_device::clock`), so a
+//! bus handle only locks to take its bus out of the static and to put it
+//! back; the transfer itself runs with interrupts on. Nothing else can want
+//! the bus meanwhile: the transaction is blocking, the executor cooperative,
+//! and no interrupt handler touches a bus.
 
 use core::cell::RefCell;
 use core::convert::Infallible;
@@ -20,15 +32,28 @@ use core::fmt::Write as _;
 use core::future::Future;
 
 use belljar_device::RunLimits;
-use belljar_device::belljar_host::{Absent, Board, Change, Event, Stop, TimelineLine, WaitInput};
+use belljar_device::belljar_host::{
+    AnalogInput, Board, Change, Event, Stop, TimelineLine, WaitInput,
+};
 use belljar_device::clock::board_ms;
 use critical_section::Mutex;
-use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::{ErrorType, InputPin, OutputPin, PinState};
+use embedded_hal::i2c as hal_i2c;
 use embedded_hal::pwm::SetDutyCycle;
+use embedded_hal::spi as hal_spi;
+use embedded_hal_bus::spi::ExclusiveDevice;
 use rp235x_hal as hal;
 
-use hal::gpio::{DynPinId, FunctionSioInput, FunctionSioOutput, Pin, PullDown, PullUp};
-use hal::pwm;
+use hal::adc::{AdcPin, TempSense};
+use hal::fugit::RateExtU32;
+use hal::gpio::bank0::{Gpio4, Gpio5, Gpio16, Gpio17, Gpio18, Gpio19};
+use hal::gpio::{
+    AnyPin, DynPinId, FunctionI2C, FunctionSioInput, FunctionSioOutput, FunctionSpi, Pin, PullDown,
+    PullNone, PullUp,
+};
+use hal::pac;
+use hal::pwm::{self, FreeRunning, ValidPwmOutputPin};
 
 use crate::settings;
 use crate::uart::{self, Console};
@@ -40,58 +65,106 @@ const PINS: usize = 30;
 type OutputPad = Pin<DynPinId, FunctionSioOutput, PullDown>;
 /// A button input with its pull-up (read active-low by belljar-host).
 type InputPad = Pin<DynPinId, FunctionSioInput, PullUp>;
+/// An ADC input: digital circuitry off, no pull (one type for GPIO26-28).
+type AnalogPad = AdcPin<Pin<DynPinId, FunctionSioInput, PullNone>>;
 
 /// Servo period: 20 ms (50 Hz) counted in microseconds.
 const SERVO_PERIOD_US: u16 = 20_000;
+/// Frequency of the general PWM outputs (GPIO 8..=13).
+const PWM_HZ: u32 = 1_000;
 
-type Slice3 = pwm::Slice<pwm::Pwm3, pwm::FreeRunning>;
+/// Channel A / B of a free-running PWM slice (`pwm::Pwm3`...).
+type ChannelA<S> = pwm::Channel<pwm::Slice<S, FreeRunning>, pwm::A>;
+type ChannelB<S> = pwm::Channel<pwm::Slice<S, FreeRunning>, pwm::B>;
 
-/// A 50 Hz PWM channel of slice 3 (GPIO6 = channel A, GPIO7 = channel B).
-/// The slice counts microseconds, so the duty cycle is the pulse width in
-/// microseconds out of 20 000.
-enum Channel {
-    A(pwm::Channel<Slice3, pwm::A>),
-    B(pwm::Channel<Slice3, pwm::B>),
+/// I2C0 in controller mode on GPIO4 (SDA) / GPIO5 (SCL). rp235x-hal's
+/// blocking `I2C` implements embedded-hal 1.0's `I2c` itself.
+type I2c0 = hal::I2C<
+    pac::I2C0,
+    (
+        Pin<Gpio4, FunctionI2C, PullUp>,
+        Pin<Gpio5, FunctionI2C, PullUp>,
+    ),
+>;
+/// SPI0 as a bus (`SpiBus`): TX (MOSI) GPIO19, RX (MISO) GPIO16, SCK GPIO18.
+type Spi0Bus = hal::Spi<
+    hal::spi::Enabled,
+    pac::SPI0,
+    (
+        Pin<Gpio19, FunctionSpi, PullDown>,
+        Pin<Gpio16, FunctionSpi, PullDown>,
+        Pin<Gpio18, FunctionSpi, PullDown>,
+    ),
+>;
+/// Device `spi0`: the bus with its chip select on GPIO17, as an
+/// embedded-hal `SpiDevice` (embedded-hal-bus's `ExclusiveDevice`).
+type Spi0 = ExclusiveDevice<Spi0Bus, Pin<Gpio17, FunctionSioOutput, PullDown>, SpinDelay>;
+
+/// The `DelayNs` that [`ExclusiveDevice`] runs for a guest's
+/// `delay-ns` operation inside an SPI transaction: spins for at least that
+/// many system clock cycles (`cortex_m::asm::delay`). It runs outside the
+/// critical section, so interrupts (the millisecond tick) keep running; the
+/// longest a guest can ask for (`u32` nanoseconds) is 4.3 s.
+pub struct SpinDelay {
+    sys_hz: u32,
 }
 
-impl embedded_hal::pwm::ErrorType for Channel {
-    type Error = Infallible;
-}
-
-impl SetDutyCycle for Channel {
-    fn max_duty_cycle(&self) -> u16 {
-        match self {
-            Channel::A(channel) => channel.max_duty_cycle(),
-            Channel::B(channel) => channel.max_duty_cycle(),
-        }
+impl DelayNs for SpinDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        let cycles = (u64::from(ns) * u64::from(self.sys_hz)).div_ceil(1_000_000_000);
+        cortex_m::asm::delay(u32::try_from(cycles).unwrap_or(u32::MAX));
     }
-    fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Infallible> {
-        match self {
-            Channel::A(channel) => channel.set_duty_cycle(duty),
-            Channel::B(channel) => channel.set_duty_cycle(duty),
-        }
-    }
 }
 
-/// The pins, configured once at boot.
+/// The ADC with its inputs: GPIO26-28 and the temperature sensor.
+struct Analogs {
+    adc: hal::Adc,
+    /// GPIO26, 27, 28.
+    pins: [Option<AnalogPad>; 3],
+    temperature: Option<TempSense>,
+}
+
+/// The board's `analog` channel number of the temperature sensor (ADC4; not
+/// a GPIO).
+const TEMPERATURE_CHANNEL: u32 = 8;
+
+/// The peripherals, configured once at boot.
 pub struct Gpio {
     outputs: [Option<OutputPad>; PINS],
     inputs: [Option<InputPad>; PINS],
-    servo6: Channel,
-    servo7: Channel,
+    /// Slice 3: the servos on GPIO6 (A) and GPIO7 (B).
+    servos: (ChannelA<pwm::Pwm3>, ChannelB<pwm::Pwm3>),
+    /// Slices 4, 5, 6: `pwm` on GPIO 8..=13.
+    pwm4: (ChannelA<pwm::Pwm4>, ChannelB<pwm::Pwm4>),
+    pwm5: (ChannelA<pwm::Pwm5>, ChannelB<pwm::Pwm5>),
+    pwm6: (ChannelA<pwm::Pwm6>, ChannelB<pwm::Pwm6>),
+    /// `None` only while a transaction has it out (see the module docs).
+    i2c0: Option<I2c0>,
+    spi0: Option<Spi0>,
+    analogs: Analogs,
 }
 
-/// The configured pins, shared by every app's view (see [`init`]).
+/// The configured peripherals, shared by every app's view (see [`init`]).
 static GPIO: Mutex<RefCell<Option<Gpio>>> = Mutex::new(RefCell::new(None));
 
-/// Hands the configured pins to the apps' views (once, at boot).
+/// Hands the configured peripherals to the apps' views (once, at boot).
 pub fn init(gpio: Gpio) {
     critical_section::with(|cs| GPIO.replace(cs, Some(gpio)));
 }
 
-/// Runs `f` on the pins, if [`init`] has been called.
+/// Runs `f` on the peripherals, if [`init`] has been called.
 fn with_gpio<R>(f: impl FnOnce(&mut Gpio) -> R) -> Option<R> {
     critical_section::with(|cs| GPIO.borrow_ref_mut(cs).as_mut().map(f))
+}
+
+/// Runs `f` on the bus in `slot` with the bus taken out of [`GPIO`]: the
+/// critical section covers only taking it and putting it back (see the
+/// module docs). `None` before [`init`] (or if the bus were already out).
+fn with_bus<T, R>(slot: fn(&mut Gpio) -> &mut Option<T>, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+    let mut bus = with_gpio(|g| slot(g).take()).flatten()?;
+    let result = f(&mut bus);
+    with_gpio(|g| *slot(g) = Some(bus));
+    Some(result)
 }
 
 /// `pins.gpioN` into `array[N]` with `into`, for each `N`.
@@ -101,44 +174,148 @@ macro_rules! assign {
     };
 }
 
+/// Starts `slice` counting system clock cycles divided by `divider`,
+/// wrapping after `top` (so `max_duty_cycle` is `top + 1`), with both
+/// channels at 0 % duty on pins `a` and `b`.
+fn start_slice<S: pwm::SliceId, PA: AnyPin, PB: AnyPin>(
+    mut slice: pwm::Slice<S, FreeRunning>,
+    divider: u8,
+    top: u16,
+    a: PA,
+    b: PB,
+) -> (ChannelA<S>, ChannelB<S>)
+where
+    PA::Id: ValidPwmOutputPin<S, pwm::A>,
+    PB::Id: ValidPwmOutputPin<S, pwm::B>,
+{
+    slice.set_div_int(divider);
+    slice.set_div_frac(0);
+    slice.set_top(top);
+    slice.enable();
+    let mut channel_a = slice.channel_a;
+    let mut channel_b = slice.channel_b;
+    let _ = channel_a.set_duty_cycle(0);
+    let _ = channel_b.set_duty_cycle(0);
+    channel_a.output_to(a);
+    channel_b.output_to(b);
+    (channel_a, channel_b)
+}
+
+/// The divider and TOP of a [`PWM_HZ`] slice: the smallest integer divider
+/// that lets the period fit the 16-bit counter, so the resolution is as fine
+/// as it gets (150 MHz: divider 3, TOP 49 999, `max-duty` 50 000).
+fn pwm_timing(sys_hz: u32) -> (u8, u16) {
+    let counts = sys_hz / PWM_HZ;
+    let divider = counts.div_ceil(u32::from(u16::MAX)).clamp(1, 255);
+    let top = (counts / divider).saturating_sub(1);
+    (divider as u8, u16::try_from(top).unwrap_or(u16::MAX - 1))
+}
+
+/// What [`Gpio::configure`] takes over.
+pub struct Peripherals {
+    pub pins: hal::gpio::Pins,
+    pub pwm: pwm::Slices,
+    pub i2c0: pac::I2C0,
+    pub spi0: pac::SPI0,
+    pub adc: pac::ADC,
+}
+
 impl Gpio {
-    /// Configures every pin for its role (see the module docs); returns the
-    /// GPIO0/GPIO1 pair in UART function for UART0. `sys_hz` is the PWM
-    /// clock (the system clock).
-    pub fn configure(pins: hal::gpio::Pins, mut slice: Slice3, sys_hz: u32) -> (Gpio, uart::Pins) {
+    /// Configures every pin and peripheral for its role (see the module
+    /// docs); returns the GPIO0/GPIO1 pair in UART function for UART0.
+    /// `sys_hz` clocks the PWM slices and I2C, `peri_hz` SPI.
+    pub fn configure(
+        p: Peripherals,
+        resets: &mut pac::RESETS,
+        sys_hz: u32,
+        peri_hz: u32,
+    ) -> (Gpio, uart::Pins) {
+        let pins = p.pins;
         let uart_pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
 
         let mut outputs = [const { None }; PINS];
         assign!(outputs, pins, into_push_pull_output, [
-            2: gpio2, 3: gpio3, 4: gpio4, 5: gpio5,
-            8: gpio8, 9: gpio9, 10: gpio10, 11: gpio11, 12: gpio12, 13: gpio13,
-            16: gpio16, 17: gpio17, 18: gpio18, 19: gpio19, 20: gpio20, 21: gpio21, 22: gpio22,
-            25: gpio25, 26: gpio26, 27: gpio27, 28: gpio28,
+            2: gpio2, 3: gpio3, 20: gpio20, 21: gpio21, 22: gpio22, 25: gpio25,
         ]);
         let mut inputs = [const { None }; PINS];
         assign!(inputs, pins, into_pull_up_input, [14: gpio14, 15: gpio15]);
 
-        // 1 MHz count (150 MHz / 150), wrapping every 20 000 counts: 50 Hz.
-        // Both channels start at 0 % duty: no pulse until the guest sets an angle.
-        let divider = (sys_hz / 1_000_000).clamp(1, 255) as u8;
-        slice.set_div_int(divider);
-        slice.set_div_frac(0);
-        slice.set_top(SERVO_PERIOD_US - 1);
-        slice.enable();
-        let mut a = slice.channel_a;
-        let mut b = slice.channel_b;
-        let _ = a.set_duty_cycle(0);
-        let _ = b.set_duty_cycle(0);
-        a.output_to(pins.gpio6);
-        b.output_to(pins.gpio7);
+        // Servos: 1 MHz count (150 MHz / 150), wrapping every 20 000 counts:
+        // 50 Hz. No pulse until the guest sets an angle.
+        let servo_divider = (sys_hz / 1_000_000).clamp(1, 255) as u8;
+        let servos = start_slice(
+            p.pwm.pwm3,
+            servo_divider,
+            SERVO_PERIOD_US - 1,
+            pins.gpio6,
+            pins.gpio7,
+        );
+        let (divider, top) = pwm_timing(sys_hz);
+        let pwm4 = start_slice(p.pwm.pwm4, divider, top, pins.gpio8, pins.gpio9);
+        let pwm5 = start_slice(p.pwm.pwm5, divider, top, pins.gpio10, pins.gpio11);
+        let pwm6 = start_slice(p.pwm.pwm6, divider, top, pins.gpio12, pins.gpio13);
+
+        let i2c0 = hal::I2C::i2c0(
+            p.i2c0,
+            pins.gpio4.reconfigure(),
+            pins.gpio5.reconfigure(),
+            100.kHz(),
+            resets,
+            sys_hz.Hz(),
+        );
+
+        let spi0_bus = hal::Spi::<_, _, _, 8>::new(
+            p.spi0,
+            (
+                pins.gpio19.into_function(),
+                pins.gpio16.into_function(),
+                pins.gpio18.into_function(),
+            ),
+        )
+        .init(resets, peri_hz.Hz(), 1.MHz(), hal_spi::MODE_0);
+        let chip_select = pins.gpio17.into_push_pull_output_in_state(PinState::High);
+        let Ok(spi0) = ExclusiveDevice::new(spi0_bus, chip_select, SpinDelay { sys_hz });
+
+        let mut adc = hal::Adc::new(p.adc, resets);
+        let temperature = adc.take_temp_sensor();
+        let analogs = Analogs {
+            adc,
+            pins: [
+                AdcPin::new(pins.gpio26.into_floating_input().into_dyn_pin()).ok(),
+                AdcPin::new(pins.gpio27.into_floating_input().into_dyn_pin()).ok(),
+                AdcPin::new(pins.gpio28.into_floating_input().into_dyn_pin()).ok(),
+            ],
+            temperature,
+        };
 
         let gpio = Gpio {
             outputs,
             inputs,
-            servo6: Channel::A(a),
-            servo7: Channel::B(b),
+            servos,
+            pwm4,
+            pwm5,
+            pwm6,
+            i2c0: Some(i2c0),
+            spi0: Some(spi0),
+            analogs,
         };
         (gpio, uart_pins)
+    }
+
+    /// The PWM channel on `pin`: a servo (6, 7) or a general output (8..=13).
+    fn pwm_channel(&mut self, pin: u32) -> Option<&mut dyn SetDutyCycle<Error = Infallible>> {
+        let channel: &mut dyn SetDutyCycle<Error = Infallible> = match pin {
+            6 => &mut self.servos.0,
+            7 => &mut self.servos.1,
+            8 => &mut self.pwm4.0,
+            9 => &mut self.pwm4.1,
+            10 => &mut self.pwm5.0,
+            11 => &mut self.pwm5.1,
+            12 => &mut self.pwm6.0,
+            13 => &mut self.pwm6.1,
+            _ => return None,
+        };
+        Some(channel)
     }
 }
 
@@ -201,35 +378,110 @@ impl WaitInput for Input {
     }
 }
 
-/// An app's handle on a servo channel (GPIO6 or GPIO7).
-pub struct Servo {
+/// An app's handle on a PWM channel: a servo (GPIO6, GPIO7; the duty cycle
+/// is the pulse width in microseconds out of 20 000) or a general output
+/// (GPIO 8..=13; out of the slice's TOP + 1, see [`pwm_timing`]).
+pub struct Pwm {
     pin: u32,
 }
 
-impl Servo {
-    fn with<R>(&self, f: impl FnOnce(&mut Channel) -> R) -> Option<R> {
-        with_gpio(|g| {
-            f(if self.pin == 6 {
-                &mut g.servo6
-            } else {
-                &mut g.servo7
-            })
-        })
-    }
-}
-
-impl embedded_hal::pwm::ErrorType for Servo {
+impl embedded_hal::pwm::ErrorType for Pwm {
     type Error = Infallible;
 }
 
-impl SetDutyCycle for Servo {
+impl SetDutyCycle for Pwm {
+    /// TOP + 1 (0 before [`init`]: no duty but 0 is accepted).
     fn max_duty_cycle(&self) -> u16 {
-        self.with(|channel| channel.max_duty_cycle())
-            .unwrap_or(SERVO_PERIOD_US)
+        with_gpio(|g| g.pwm_channel(self.pin).map(|c| c.max_duty_cycle()))
+            .flatten()
+            .unwrap_or(0)
     }
     fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Infallible> {
-        self.with(|channel| channel.set_duty_cycle(duty));
+        with_gpio(|g| g.pwm_channel(self.pin).map(|c| c.set_duty_cycle(duty)));
         Ok(())
+    }
+}
+
+/// An app's handle on an ADC channel (26, 27, 28 or [`TEMPERATURE_CHANNEL`]).
+/// One conversion takes 2 us (48 MHz ADC clock), short enough to hold the
+/// lock for.
+pub struct Analog {
+    channel: u32,
+}
+
+impl AnalogInput for Analog {
+    type Error = hal::adc::Error;
+
+    fn read(&mut self) -> Result<u16, hal::adc::Error> {
+        let read = with_gpio(|g| {
+            let Analogs {
+                adc,
+                pins,
+                temperature,
+            } = &mut g.analogs;
+            match self.channel {
+                26..=28 => pins[self.channel as usize - 26]
+                    .as_mut()
+                    .map(|pin| adc.read(pin)),
+                TEMPERATURE_CHANNEL => temperature.as_mut().map(|sensor| adc.read(sensor)),
+                _ => None,
+            }
+        });
+        read.flatten()
+            .unwrap_or(Err(hal::adc::Error::ConversionFailed))
+    }
+    /// 12 bits.
+    fn full_scale(&self) -> u16 {
+        4095
+    }
+    /// ADC_AVDD: the Pico 2's 3.3 V rail (filtered).
+    fn reference_mv(&self) -> u32 {
+        3300
+    }
+}
+
+/// An app's handle on bus `i2c0`: each transaction takes the bus (see the
+/// module docs). 7-bit addresses (the host refuses 10-bit ones).
+pub struct I2cBus;
+
+impl hal_i2c::ErrorType for I2cBus {
+    type Error = hal_i2c::ErrorKind;
+}
+
+impl hal_i2c::I2c for I2cBus {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [hal_i2c::Operation<'_>],
+    ) -> Result<(), hal_i2c::ErrorKind> {
+        use hal_i2c::Error as _;
+        with_bus(
+            |g| &mut g.i2c0,
+            |bus| hal_i2c::I2c::transaction(bus, address, operations).map_err(|e| e.kind()),
+        )
+        .unwrap_or(Err(hal_i2c::ErrorKind::Bus))
+    }
+}
+
+/// An app's handle on SPI device `spi0`: each transaction takes the device
+/// (see the module docs); `ExclusiveDevice` asserts chip select for it.
+pub struct SpiBus;
+
+impl hal_spi::ErrorType for SpiBus {
+    type Error = hal_spi::ErrorKind;
+}
+
+impl hal_spi::SpiDevice for SpiBus {
+    fn transaction(
+        &mut self,
+        operations: &mut [hal_spi::Operation<'_, u8>],
+    ) -> Result<(), hal_spi::ErrorKind> {
+        use hal_spi::Error as _;
+        with_bus(
+            |g| &mut g.spi0,
+            |device| hal_spi::SpiDevice::transaction(device, operations).map_err(|e| e.kind()),
+        )
+        .unwrap_or(Err(hal_spi::ErrorKind::Other))
     }
 }
 
@@ -245,26 +497,54 @@ pub struct PicoBoard {
     name: Option<&'static str>,
     outputs: [Option<Output>; PINS],
     inputs: [Option<Input>; PINS],
-    servos: [Servo; 2],
+    /// GPIO6, GPIO7.
+    servos: [Pwm; 2],
+    /// GPIO 8..=13.
+    pwms: [Pwm; 6],
+    /// 26, 27, 28 and [`TEMPERATURE_CHANNEL`] (those that configured).
+    analogs: [Option<Analog>; 4],
+    i2c0: I2cBus,
+    spi0: SpiBus,
     /// Why the last UART read gave up, for `Board::poll_stop`.
     stop: Option<Stop>,
 }
 
 impl PicoBoard {
-    /// A view with a handle on every pin [`init`] configured.
+    /// A view with a handle on every pin and channel [`init`] configured.
     pub fn new(name: Option<&'static str>) -> Self {
-        let (outputs, inputs) = with_gpio(|g| {
+        let (outputs, inputs, analogs) = with_gpio(|g| {
+            let a = &g.analogs;
+            let present = [
+                a.pins[0].is_some(),
+                a.pins[1].is_some(),
+                a.pins[2].is_some(),
+                a.temperature.is_some(),
+            ];
+            let channels = [26, 27, 28, TEMPERATURE_CHANNEL];
             (
                 core::array::from_fn(|pin| g.outputs[pin].as_ref().map(|_| Output { pin })),
                 core::array::from_fn(|pin| g.inputs[pin].as_ref().map(|_| Input { pin })),
+                core::array::from_fn(|i| {
+                    present[i].then_some(Analog {
+                        channel: channels[i],
+                    })
+                }),
             )
         })
-        .unwrap_or(([const { None }; PINS], [const { None }; PINS]));
+        .unwrap_or((
+            [const { None }; PINS],
+            [const { None }; PINS],
+            [const { None }; 4],
+        ));
         PicoBoard {
             name,
             outputs,
             inputs,
-            servos: [Servo { pin: 6 }, Servo { pin: 7 }],
+            servos: [Pwm { pin: 6 }, Pwm { pin: 7 }],
+            pwms: core::array::from_fn(|i| Pwm { pin: 8 + i as u32 }),
+            analogs,
+            i2c0: I2cBus,
+            spi0: SpiBus,
             stop: None,
         }
     }
@@ -277,11 +557,11 @@ fn index(pin: u32) -> Option<usize> {
 impl Board for PicoBoard {
     type Output = Output;
     type Input = Input;
-    type Servo = Servo;
-    type Pwm = Absent;
-    type Analog = Absent;
-    type I2c = Absent;
-    type Spi = Absent;
+    type Servo = Pwm;
+    type Pwm = Pwm;
+    type Analog = Analog;
+    type I2c = I2cBus;
+    type Spi = SpiBus;
 
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
         LIMITS.delay_ns(ns)
@@ -293,10 +573,30 @@ impl Board for PicoBoard {
     fn input(&mut self, pin: u32) -> Option<&mut Input> {
         self.inputs.get_mut(index(pin)?)?.as_mut()
     }
-    fn servo(&mut self, pin: u32) -> Option<&mut Servo> {
+    fn servo(&mut self, pin: u32) -> Option<&mut Pwm> {
         self.servos.iter_mut().find(|servo| servo.pin == pin)
     }
-
+    fn pwm(&mut self, pin: u32) -> Option<&mut Pwm> {
+        self.pwms.iter_mut().find(|pwm| pwm.pin == pin)
+    }
+    fn analog(&mut self, channel: u32) -> Option<&mut Analog> {
+        self.analogs
+            .iter_mut()
+            .flatten()
+            .find(|analog| analog.channel == channel)
+    }
+    fn i2c_bus(&self, name: &str) -> Option<usize> {
+        (name == "i2c0").then_some(0)
+    }
+    fn i2c(&mut self, index: usize) -> Option<&mut I2cBus> {
+        (index == 0).then_some(&mut self.i2c0)
+    }
+    fn spi_device(&self, name: &str) -> Option<usize> {
+        (name == "spi0").then_some(0)
+    }
+    fn spi(&mut self, index: usize) -> Option<&mut SpiBus> {
+        (index == 0).then_some(&mut self.spi0)
+    }
     /// Ends when the millisecond clock has advanced by `ms` (board time
     /// moves in whole milliseconds, as on the simulator), cut short at the
     /// time limit.

@@ -105,7 +105,19 @@ async fn firmware(spawner: Spawner) {
     );
     let pwm = hal::pwm::Slices::new(pac.PWM, &mut pac.RESETS);
     let sys_hz = clocks.system_clock.freq().to_Hz();
-    let (gpio, uart_pins) = Gpio::configure(pins, pwm.pwm3, sys_hz);
+    let peripherals = board::Peripherals {
+        pins,
+        pwm,
+        i2c0: pac.I2C0,
+        spi0: pac.SPI0,
+        adc: pac.ADC,
+    };
+    let (gpio, uart_pins) = Gpio::configure(
+        peripherals,
+        &mut pac.RESETS,
+        sys_hz,
+        clocks.peripheral_clock.freq().to_Hz(),
+    );
     board::init(gpio);
     let config = UartConfig::new(BAUD.Hz(), DataBits::Eight, None, StopBits::One);
     let Ok(uart0) = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
