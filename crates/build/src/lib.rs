@@ -84,6 +84,78 @@ pub struct GuestCrate {
     pub manifest: PathBuf,
     pub target_dir: PathBuf,
     pub memory: Memory,
+    /// What the app declares it touches, if it does:
+    /// `[package.metadata.belljar.capabilities]`.
+    pub capabilities: Option<Capabilities>,
+}
+
+/// What an app declares it touches (`[package.metadata.belljar.capabilities]`):
+/// `belljar run` gives it exactly these (so a local run fails as a device
+/// would), `belljar sign` puts them in the package.
+///
+/// ```toml
+/// [package.metadata.belljar.capabilities]
+/// outputs = [25]          # gpio, servo, pwm
+/// inputs = [15]           # button, digital
+/// analog = [26]           # ADC channels
+/// i2c = ["i2c0:0x48"]     # bus:address
+/// spi = ["display0"]      # SPI devices by board name
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub outputs: Vec<u32>,
+    pub inputs: Vec<u32>,
+    pub analog: Vec<u32>,
+    pub i2c: Vec<String>,
+    pub spi: Vec<String>,
+}
+
+impl Capabilities {
+    fn from_metadata(value: &serde_json::Value) -> Result<Capabilities> {
+        const WHERE: &str = "package.metadata.belljar.capabilities";
+        let table = value
+            .as_object()
+            .with_context(|| format!("{WHERE} must be a table"))?;
+        let mut caps = Capabilities::default();
+        for (key, value) in table {
+            let items = value
+                .as_array()
+                .with_context(|| format!("{WHERE}.{key} must be a list"))?;
+            let numbers = || -> Result<Vec<u32>> {
+                items
+                    .iter()
+                    .map(|v| {
+                        v.as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .with_context(|| {
+                                format!("{WHERE}.{key}: `{v}` is not a pin or channel number")
+                            })
+                    })
+                    .collect()
+            };
+            let names = || -> Result<Vec<String>> {
+                items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .with_context(|| format!("{WHERE}.{key}: `{v}` is not a string"))
+                    })
+                    .collect()
+            };
+            match key.as_str() {
+                "outputs" => caps.outputs = numbers()?,
+                "inputs" => caps.inputs = numbers()?,
+                "analog" => caps.analog = numbers()?,
+                "i2c" => caps.i2c = names()?,
+                "spi" => caps.spi = names()?,
+                other => bail!(
+                    "unknown key `{other}` in {WHERE} (it takes outputs, inputs, analog, i2c and spi)"
+                ),
+            }
+        }
+        Ok(caps)
+    }
 }
 
 impl GuestCrate {
@@ -125,7 +197,11 @@ impl GuestCrate {
                 )
             })?;
         let mut memory = Memory::default();
+        let mut capabilities = None;
         if let Some(settings) = package.metadata.get("belljar") {
+            if let Some(caps) = settings.get("capabilities") {
+                capabilities = Some(Capabilities::from_metadata(caps)?);
+            }
             if let Some(m) = settings.get("memory").and_then(|v| v.as_u64()) {
                 memory.memory =
                     u32::try_from(m).context("package.metadata.belljar.memory is too large")?;
@@ -148,6 +224,7 @@ impl GuestCrate {
             lib_name: lib.name.replace('-', "_"),
             manifest,
             target_dir: metadata.target_directory.into_std_path_buf(),
+            capabilities,
             memory,
         })
     }

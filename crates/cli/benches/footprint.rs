@@ -18,9 +18,16 @@
 //!   commit `bf78cfb`, the last synchronous one (no executor, no fibers),
 //!   checked out in a temporary git worktree and built with its own
 //!   defaults (56 KiB RAM, 44 KiB heap);
+//! * before peripherals (4a16f6d): the same, in the firmware of the last
+//!   commit before the peripheral interfaces (I2C, SPI, PWM, analog, edge
+//!   waits, delays) were added: what they cost in flash and boot;
 //! * baseline (seed-style): blinky with a 64 KiB page, 16 KiB Pulley stack,
 //!   copying `deserialize`, in the current firmware (with 16 KiB fibers:
 //!   Wasmtime wants the fiber stack at least as large as the Pulley one).
+//!
+//! A second table measures the peripheral interfaces on the current
+//! firmware: an I2C write-read to QEMU's tmp105 (through the bit-banged
+//! SBCon driver) round trip in instructions, and what it allocates.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +39,8 @@ use object::{Object, ObjectSection};
 
 /// The last synchronous firmware.
 const SYNC_COMMIT: &str = "bf78cfb";
+/// The last firmware before the peripheral interfaces.
+const PERIPHERALS_COMMIT: &str = "4a16f6d";
 const BOARD: &str = "qemu-mps2-an505";
 const THUMB: &str = "thumbv8m.main-none-eabihf";
 
@@ -214,9 +223,10 @@ fn measure(config: &Config, guests: &Guests, build: &Build) -> Figures {
     f
 }
 
-/// A detached git worktree of [`SYNC_COMMIT`] in a temporary directory,
+/// A detached git worktree of an older commit in a temporary directory,
 /// removed when dropped (also when the measurement panics).
-struct SyncWorktree {
+struct OldFirmware {
+    commit: &'static str,
     dir: PathBuf,
     target_dir: PathBuf,
 }
@@ -230,13 +240,13 @@ fn git(args: &[&str]) -> std::process::Output {
         .expect("cannot run git")
 }
 
-impl SyncWorktree {
-    fn add() -> SyncWorktree {
+impl OldFirmware {
+    fn add(commit: &'static str) -> OldFirmware {
         // A fixed path: the firmware's panic messages embed source paths,
         // so a path that changed from run to run would change the ELF's
         // layout and its instruction counts by a few hundred. A worktree
         // left there by a killed run is replaced.
-        let dir = std::env::temp_dir().join(format!("belljar-footprint-{SYNC_COMMIT}"));
+        let dir = std::env::temp_dir().join(format!("belljar-footprint-{commit}"));
         if dir.exists() {
             let _ = git(&["worktree", "remove", "--force", dir.to_str().unwrap()]);
             let _ = std::fs::remove_dir_all(&dir);
@@ -247,11 +257,11 @@ impl SyncWorktree {
             "add",
             "--detach",
             dir.to_str().expect("UTF-8 temp dir"),
-            SYNC_COMMIT,
+            commit,
         ]);
         assert!(
             out.status.success(),
-            "git worktree add {SYNC_COMMIT} failed (a shallow clone may lack the commit): {}",
+            "git worktree add {commit} failed (a shallow clone may lack the commit): {}",
             String::from_utf8_lossy(&out.stderr)
         );
         // Its own target dir, kept between runs: only the local crates
@@ -259,8 +269,12 @@ impl SyncWorktree {
         let target_dir = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo().join("target"))
-            .join(format!("footprint-sync-{SYNC_COMMIT}"));
-        SyncWorktree { dir, target_dir }
+            .join(format!("footprint-{commit}"));
+        OldFirmware {
+            commit,
+            dir,
+            target_dir,
+        }
     }
 
     /// Builds the worktree's QEMU firmware around `cwasm` with the
@@ -312,13 +326,14 @@ impl SyncWorktree {
         let status = cmd.status().expect("cannot run cargo");
         assert!(
             status.success(),
-            "the {SYNC_COMMIT} firmware failed to build (cargo's errors are above)"
+            "the {} firmware failed to build (cargo's errors are above)",
+            self.commit
         );
         self.target_dir.join(THUMB).join("release").join(BOARD)
     }
 }
 
-impl Drop for SyncWorktree {
+impl Drop for OldFirmware {
     fn drop(&mut self) {
         let removed = git(&["worktree", "remove", "--force", self.dir.to_str().unwrap()]);
         if !removed.status.success() {
@@ -365,29 +380,33 @@ fn main() {
     let belljar_guests = build_guests(&belljar);
     let b = measure(&belljar, &belljar_guests, &current_firmware);
     // The same .cwasm files and settings as belljar's, in the old firmware.
-    let y = {
-        let worktree = SyncWorktree::add();
+    let old = |commit| {
+        let worktree = OldFirmware::add(commit);
         measure(&belljar, &belljar_guests, &|cwasm, settings| {
             worktree.build(cwasm, settings)
         })
     };
+    let y = old(SYNC_COMMIT);
+    let p = old(PERIPHERALS_COMMIT);
     let s = measure(&baseline, &build_guests(&baseline), &current_firmware);
 
-    let figures = [&b, &y, &s];
+    let figures = [&b, &y, &p, &s];
     println!(
-        "| blinky on QEMU mps2-an505 (Cortex-M33) | belljar | sync ({SYNC_COMMIT}) | belljar / sync | seed-style baseline | belljar / baseline |"
+        "| blinky on QEMU mps2-an505 (Cortex-M33) | belljar | sync ({SYNC_COMMIT}) | belljar / sync | before peripherals ({PERIPHERALS_COMMIT}) | belljar / before | seed-style baseline | belljar / baseline |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     // One row: the figure of each configuration (`None`: the firmware has
     // no such thing), shown with `show`.
     let row = |name: &str, get: &dyn Fn(&Figures) -> Option<f64>, show: &dyn Fn(f64) -> String| {
-        let [b, y, s] = figures.map(get);
+        let [b, y, p, s] = figures.map(get);
         let cell = |v: Option<f64>| v.map_or("-".to_string(), show);
         println!(
-            "| {name} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
             cell(b),
             cell(y),
             ratio(b, y),
+            cell(p),
+            ratio(b, p),
             cell(s),
             ratio(b, s)
         );
@@ -463,4 +482,60 @@ fn main() {
         &|f| Some(f.host_call),
         &count,
     );
+
+    let i2c = measure_i2c(&belljar);
+    println!();
+    println!("| peripherals on the current firmware (QEMU tmp105 on the SBCon bus) | figure |");
+    println!("|---|---|");
+    println!(
+        "| flash the peripheral interfaces add (belljar - before, blinky firmware) | {:.1} KiB |",
+        (b.flash as f64 - p.flash as f64) / 1024.0
+    );
+    println!(
+        "| boot instructions they add (linker with 14 interfaces instead of 7) | {} |",
+        b.boot as i64 - p.boot as i64
+    );
+    println!(
+        "| I2C write-read round trip, 1 byte out, 2 in (instructions, bus bit-banged) | {:.0} |",
+        i2c.round_trip
+    );
+    println!(
+        "| heap a transaction holds while it runs (freed after) | {} B |",
+        i2c.heap_per_call
+    );
+    println!(
+        "| heap of the app after instantiation (device-world app, 16 KiB memory) | {:.1} KiB |",
+        i2c.instantiated as f64 / 1024.0
+    );
+    println!("| .cwasm of the I2C app | {} B |", i2c.cwasm);
+}
+
+struct I2cFigures {
+    round_trip: f64,
+    heap_per_call: u64,
+    instantiated: u64,
+    cwasm: u64,
+}
+
+/// `i2c-bench`'s 1 000 write-reads to QEMU's tmp105 at 0x48.
+fn measure_i2c(config: &Config) -> I2cFigures {
+    let cwasm = guest_cwasm("i2c-bench", None, config.name);
+    let elf = current_firmware(&cwasm, &config.settings(None));
+    let devices = qemu::Devices {
+        i2c: vec!["tmp105@0x48=21.5C".parse().unwrap()],
+    };
+    let out = qemu::boot_with(&elf, b"", false, &devices, |_, _| Ok(())).unwrap();
+    assert_eq!(out.status, 0, "{}", out.console);
+    let heap = out
+        .console
+        .lines()
+        .find(|l| l.starts_with("heap in use after"))
+        .unwrap_or_else(|| panic!("no heap line in:\n{}", out.console));
+    let instantiated = number_after(heap, "instantiate");
+    I2cFigures {
+        round_trip: number_after(counts_line(&out.console), ", run") as f64 / 1_000.0,
+        heap_per_call: number_after(heap, "while running") - instantiated,
+        instantiated,
+        cwasm: std::fs::metadata(&cwasm).unwrap().len(),
+    }
 }

@@ -293,10 +293,14 @@ fn real_main() -> Result<ExitCode> {
             for guest in &guests {
                 let source = Source::resolve(guest)?;
                 let mut name = source.name();
-                while apps.iter().any(|(n, _)| *n == name) {
+                while apps.iter().any(|a: &run::RunApp| a.name == name) {
                     name.push('\'');
                 }
-                apps.push((name, loader.load(&source)?));
+                apps.push(run::RunApp {
+                    name,
+                    app: loader.load(&source)?,
+                    grants: run::grants(&source)?,
+                });
             }
             let sim = belljar_sim::Sim::new(config)?;
             let report = run::run(&sim, &apps);
@@ -443,10 +447,12 @@ fn real_main() -> Result<ExitCode> {
         } => {
             let target = single_target(target)?;
             let mut imports = None;
+            let mut declared = None;
             let key = belljar_cli::package::signing_key(&key)?;
             let (payload, name, dir) = match Source::resolve(&guest)? {
                 Source::Crate(dir) => {
                     let krate = belljar_build::GuestCrate::open(&dir)?;
+                    declared = krate.capabilities.clone();
                     let artifacts = krate.build(&[target])?;
                     let path = artifacts.cwasm(target).expect("built").to_path_buf();
                     imports = Some(belljar_cli::package::component_imports(
@@ -475,6 +481,25 @@ fn real_main() -> Result<ExitCode> {
                     "name the interfaces the app may use with --interfaces (e.g. \
                      embedded:platform/gpio,embedded:platform/timing), or sign its crate"
                 );
+            };
+            // What the crate declares, unless the command line says otherwise.
+            let flags_given = !(outputs.is_empty()
+                && inputs.is_empty()
+                && analog.is_empty()
+                && i2c.is_empty()
+                && spi.is_empty());
+            let (outputs, inputs, analog, i2c, spi) = match declared {
+                Some(caps) if !flags_given => (
+                    caps.outputs,
+                    caps.inputs,
+                    caps.analog,
+                    caps.i2c
+                        .iter()
+                        .map(|g| belljar_cli::package::parse_i2c_grant(g))
+                        .collect::<anyhow::Result<Vec<_>>>()?,
+                    caps.spi,
+                ),
+                _ => (outputs, inputs, analog, i2c, spi),
             };
             let request = belljar_cli::package::SignRequest {
                 target,

@@ -14,16 +14,46 @@ use anyhow::{Context, Result, bail};
 
 /// The SDK crate and the contract, as this `belljar` carries them.
 const SDK_FILES: &[(&str, &str)] = &[
-    ("src/lib.rs", include_str!("../../../guests/support/src/lib.rs")),
-    ("src/hal.rs", include_str!("../../../guests/support/src/hal.rs")),
-    ("wit/platform.wit", include_str!("../../../wit/platform.wit")),
-    ("wit/peripherals.wit", include_str!("../../../wit/peripherals.wit")),
-    ("wit/deps/README.md", include_str!("../../../wit/deps/README.md")),
-    ("wit/deps/wasi-i2c/i2c.wit", include_str!("../../../wit/deps/wasi-i2c/i2c.wit")),
-    ("wit/deps/wasi-i2c/delay.wit", include_str!("../../../wit/deps/wasi-i2c/delay.wit")),
-    ("wit/deps/wasi-i2c/world.wit", include_str!("../../../wit/deps/wasi-i2c/world.wit")),
-    ("wit/deps/wasi-spi/spi.wit", include_str!("../../../wit/deps/wasi-spi/spi.wit")),
-    ("wit/deps/wasi-spi/world.wit", include_str!("../../../wit/deps/wasi-spi/world.wit")),
+    (
+        "src/lib.rs",
+        include_str!("../../../guests/support/src/lib.rs"),
+    ),
+    (
+        "src/hal.rs",
+        include_str!("../../../guests/support/src/hal.rs"),
+    ),
+    (
+        "wit/platform.wit",
+        include_str!("../../../wit/platform.wit"),
+    ),
+    (
+        "wit/peripherals.wit",
+        include_str!("../../../wit/peripherals.wit"),
+    ),
+    (
+        "wit/deps/README.md",
+        include_str!("../../../wit/deps/README.md"),
+    ),
+    (
+        "wit/deps/wasi-i2c/i2c.wit",
+        include_str!("../../../wit/deps/wasi-i2c/i2c.wit"),
+    ),
+    (
+        "wit/deps/wasi-i2c/delay.wit",
+        include_str!("../../../wit/deps/wasi-i2c/delay.wit"),
+    ),
+    (
+        "wit/deps/wasi-i2c/world.wit",
+        include_str!("../../../wit/deps/wasi-i2c/world.wit"),
+    ),
+    (
+        "wit/deps/wasi-spi/spi.wit",
+        include_str!("../../../wit/deps/wasi-spi/spi.wit"),
+    ),
+    (
+        "wit/deps/wasi-spi/world.wit",
+        include_str!("../../../wit/deps/wasi-spi/world.wit"),
+    ),
 ];
 
 const SDK_MANIFEST: &str = include_str!("../../../guests/support/Cargo.toml");
@@ -82,6 +112,13 @@ embedded-hal = "1.0"
 [package.metadata.belljar]
 memory = 16384
 stack = 4096
+
+# What the app may touch: `belljar run` grants exactly this (a pin, bus or
+# device it does not list traps, as on a device), `belljar sign` puts it in
+# the signed package. Keys: outputs, inputs, analog (numbers), i2c
+# ("bus:address"), spi (device names).
+[package.metadata.belljar.capabilities]
+outputs = [25]
 
 [profile.release]
 opt-level = "s"

@@ -127,7 +127,7 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env("BELLJAR_GUEST", guests)
+        .env("BELLJAR_GUEST", &guests)
         .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
     let path = |p: &Option<PathBuf>| -> Result<Option<String>> {
         p.as_ref()
@@ -176,11 +176,32 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
             None => cmd.env_remove(name),
         };
     }
+    // Cargo links every build to the same path: the ELF is copied to a
+    // name of its own (per board, guests and settings) under a lock, so
+    // that a build running beside this one (tests run in parallel) cannot
+    // replace it before it boots.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _building = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the {board} firmware failed to build (cargo's errors are above)");
     }
-    Ok(target_dir.join(THUMB).join("release").join(board))
+    let built = target_dir.join(THUMB).join("release").join(board);
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (board, &guests, format!("{settings:?}")).hash(&mut hasher);
+        hasher.finish()
+    };
+    let elf = target_dir
+        .join(THUMB)
+        .join("release")
+        .join(format!("{board}-{key:016x}.elf"));
+    std::fs::copy(&built, &elf)
+        .with_context(|| format!("cannot copy the firmware to {}", elf.display()))?;
+    Ok(elf)
 }
 
 fn ensure_thumb_target() -> Result<()> {

@@ -118,27 +118,77 @@ pub struct RunReport {
     pub wall: std::time::Duration,
 }
 
+/// One app of `belljar run`: its timeline name, the loaded app, and what
+/// it may touch.
+pub struct RunApp {
+    pub name: String,
+    pub app: App<SimBoard>,
+    pub grants: Grants,
+}
+
+impl RunApp {
+    /// An app with everything granted.
+    pub fn new(name: impl Into<String>, app: App<SimBoard>) -> RunApp {
+        RunApp {
+            name: name.into(),
+            app,
+            grants: Grants::ALL,
+        }
+    }
+}
+
+/// What a guest may touch on the simulator: what its crate declares
+/// (`[package.metadata.belljar.capabilities]`, as a signed package would
+/// carry it), or everything when it declares nothing or is not a crate.
+pub fn grants(source: &Source) -> Result<Grants> {
+    let Source::Crate(dir) = source else {
+        return Ok(Grants::ALL);
+    };
+    match belljar_build::GuestCrate::open(dir)?.capabilities {
+        None => Ok(Grants::ALL),
+        Some(caps) => capability_grants(&caps),
+    }
+}
+
+/// Declared capabilities as grants (interfaces: whatever the app imports).
+pub fn capability_grants(caps: &belljar_build::Capabilities) -> Result<Grants> {
+    let i2c = caps
+        .i2c
+        .iter()
+        .map(|g| {
+            crate::package::parse_i2c_grant(g)
+                .map(|(bus, address)| belljar_host::I2cGrant { bus, address })
+        })
+        .collect::<Result<Vec<_>>>()
+        .context("package.metadata.belljar.capabilities.i2c")?;
+    Ok(Grants {
+        outputs: caps.outputs.iter().copied().collect(),
+        inputs: caps.inputs.iter().copied().collect(),
+        analog: caps.analog.iter().copied().collect(),
+        i2c: Some(i2c),
+        spi: Some(caps.spi.clone()),
+        interfaces: None,
+    })
+}
+
 /// Runs apps side by side on one simulated board until each has ended (or
 /// the time limit). An app that fails to instantiate is reported; the
 /// others still run.
-pub fn run(sim: &Sim, apps: &[(String, App<SimBoard>)]) -> RunReport {
+pub fn run(sim: &Sim, apps: &[RunApp]) -> RunReport {
     run_with(sim, apps, Vec::new())
 }
 
 /// [`run`] with firmware-like `background` tasks beside the apps (dropped
 /// when the apps have ended).
-pub fn run_with<'a>(
-    sim: &Sim,
-    apps: &'a [(String, App<SimBoard>)],
-    background: Vec<Task<'a, ()>>,
-) -> RunReport {
+pub fn run_with<'a>(sim: &Sim, apps: &'a [RunApp], background: Vec<Task<'a, ()>>) -> RunReport {
     let started = Instant::now();
-    let names: Vec<&str> = apps.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
     let boards = sim.boards(&names);
     let mut started_apps: Vec<(usize, Running<SimBoard>)> = Vec::new();
     let mut exits: Vec<Option<Exit>> = apps.iter().map(|_| None).collect();
-    for (i, ((_, app), (board, access))) in apps.iter().zip(boards).enumerate() {
-        match sim.block_on(app.instantiate(board, access, sim.limits())) {
+    for (i, (run_app, (board, mut access))) in apps.iter().zip(boards).enumerate() {
+        access.grants = run_app.grants.clone();
+        match sim.block_on(run_app.app.instantiate(board, access, sim.limits())) {
             Ok(running) => started_apps.push((i, running)),
             Err(exit) => exits[i] = Some(exit),
         }
@@ -159,8 +209,8 @@ pub fn run_with<'a>(
             .iter()
             .zip(exits)
             .zip(stats)
-            .map(|(((name, _), exit), (host_calls, fuel))| AppReport {
-                name: name.clone(),
+            .map(|((run_app, exit), (host_calls, fuel))| AppReport {
+                name: run_app.name.clone(),
                 exit: exit.expect("every app has an exit"),
                 host_calls,
                 fuel,

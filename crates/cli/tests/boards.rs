@@ -42,8 +42,11 @@ fn rp2350_firmware_builds_with_its_boot_block_and_fits() {
         .map(|(_, s)| s)
         .sum();
     // 433 KB with the blocking host; the async host (Wasmtime fibers and
-    // async calls, embassy executor and time driver) measured 466 KB.
-    assert!(flash <= 460 * 1024, "flash {flash} bytes");
+    // async calls, embassy executor and time driver) measured 466 KB; the
+    // peripheral interfaces (the device world's bindings: +57 KB, and the
+    // rp235x-hal I2C, SPI, PWM and ADC drivers: +8 KB) 531 KB. The target
+    // (300 KiB) is open work: see the README's footprint section.
+    assert!(flash <= 540 * 1024, "flash {flash} bytes");
     assert!(ram <= 48 * 1024, "static RAM (heap included) {ram} bytes");
     // The guest is in there.
     let guest = std::fs::read(&cwasm).unwrap();

@@ -345,19 +345,33 @@ fn a_new_app_builds_and_runs_outside_the_repository() {
     assert!(created.status.success(), "{}", stderr(&created));
     assert!(stdout(&created).contains("created app `sensor-app`"));
     let app = outside.path().join("sensor-app");
-    assert!(app.join("sdk/belljar-guest/wit/deps/wasi-i2c/i2c.wit").is_file());
+    assert!(
+        app.join("sdk/belljar-guest/wit/deps/wasi-i2c/i2c.wit")
+            .is_file()
+    );
     // Nothing in it points back into a belljar checkout.
     let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
     assert!(!manifest.contains(".."), "{manifest}");
     let built = run(&["build", "sensor-app"]);
     assert!(built.status.success(), "{}", stderr(&built));
-    assert!(stdout(&built).contains("pulley32 .cwasm"), "{}", stdout(&built));
+    assert!(
+        stdout(&built).contains("pulley32 .cwasm"),
+        "{}",
+        stdout(&built)
+    );
     let ran = run(&["run", "sensor-app", "--for", "1200ms"]);
     assert!(ran.status.success(), "{}", stderr(&ran));
     let out = stdout(&ran);
     assert!(out.contains("log.info: sensor-app started"), "{out}");
-    assert!(out.contains("[   1.000 s] gpio.set-high(25)  pin 25 = high"), "{out}");
-    assert!(out.contains("stopped: time limit of 1200 ms reached"), "{out}");
+    assert!(
+        out.contains("[   1.000 s] gpio.set-high(25)  pin 25 = high"),
+        "{out}"
+    );
+    let summary = stderr(&ran);
+    assert!(
+        summary.contains("stopped: time limit of 1200 ms reached"),
+        "{summary}"
+    );
     // The component imports what the app uses, not the whole device world.
     let component = stdout(&built)
         .lines()
@@ -370,8 +384,86 @@ fn a_new_app_builds_and_runs_outside_the_repository() {
     assert!(inspected.status.success(), "{}", stderr(&inspected));
     assert!(text.contains("import embedded:platform/gpio;"), "{text}");
     assert!(!text.contains("import wasi:i2c"), "{text}");
+    // Its declared capabilities are what `belljar run` grants: the LED pin
+    // taken away, the same app traps naming it, as a device would.
+    let manifest_path = app.join("Cargo.toml");
+    std::fs::write(
+        &manifest_path,
+        manifest.replace("outputs = [25]", "outputs = [24]"),
+    )
+    .unwrap();
+    let refused = run(&["run", "sensor-app", "--for", "1s"]);
+    let message = one_error_line(&refused);
+    assert!(
+        message.contains("gpio: pin 25 is not granted to this app"),
+        "{message}"
+    );
     // A second `new` into the same place refuses and loses nothing.
     let again = run(&["new", "sensor-app"]);
     assert!(one_error_line(&again).contains("exists and is not empty"));
     assert!(app.join("src/lib.rs").is_file());
+}
+
+/// `belljar sign` puts what the crate declares in the package, and the
+/// command line can say otherwise (`--i2c BUS:ADDRESS`).
+#[test]
+fn sign_grants_the_declared_buses_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("dev");
+    assert!(
+        belljar(&["keygen", base.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let key = base.with_extension("key");
+    let pubkey = base.with_extension("pub");
+    let sign_and_verify = |extra: &[&str]| {
+        let pkg = dir.path().join("thermometer.bjpkg");
+        let mut args = vec![
+            "sign",
+            "guests/thermometer",
+            "--key",
+            key.to_str().unwrap(),
+            "--version",
+            "1",
+            "--world",
+            "device",
+            "-o",
+            pkg.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = belljar(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = belljar(&[
+            "verify",
+            pkg.to_str().unwrap(),
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let declared = sign_and_verify(&[]);
+    assert!(declared.contains("outputs [25]"), "{declared}");
+    assert!(declared.contains("i2c [i2c0:0x48]"), "{declared}");
+    assert!(
+        declared.contains("wasi:i2c/i2c@0.2.0-draft")
+            && declared.contains("embedded:platform/buses"),
+        "{declared}"
+    );
+    let told = sign_and_verify(&["--i2c", "i2c0:0x49,i2c1:0x50", "--spi", "display0"]);
+    assert!(told.contains("i2c [i2c0:0x49, i2c1:0x50]"), "{told}");
+    assert!(told.contains("spi [\"display0\"]"), "{told}");
+    assert!(told.contains("outputs []"), "{told}");
+    let line = one_error_line(&belljar(&[
+        "sign",
+        "guests/thermometer",
+        "--key",
+        key.to_str().unwrap(),
+        "--version",
+        "1",
+        "--i2c",
+        "i2c0:0x148",
+    ]));
+    assert!(line.contains("not a 7-bit I2C address"), "{line}");
 }

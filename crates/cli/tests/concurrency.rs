@@ -24,7 +24,7 @@ fn side_by_side(
     // `blinky#2`: a second instance of the blinky guest.
     let apps: Vec<_> = names
         .iter()
-        .map(|n| (n.to_string(), load(n.split('#').next().unwrap())))
+        .map(|n| run::RunApp::new(*n, load(n.split('#').next().unwrap())))
         .collect();
     let background: Vec<Task<'_, ()>> = heartbeat_ms
         .map(|period| {

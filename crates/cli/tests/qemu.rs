@@ -160,7 +160,9 @@ fn the_device_stops_a_runaway_guest_with_its_watchdog() {
 #[test]
 fn heap_exhaustion_while_instantiating_is_an_error_not_an_abort() {
     let mut s = settings(1000);
-    s.heap = Some(20 * 1024);
+    // Enough for the engine, the linker and the loaded component, not for
+    // the store and instance.
+    s.heap = Some(26 * 1024);
     let device = on_qemu("blinky", s, b"");
     assert_eq!(device.status, 1, "{}", device.console);
     assert!(device.console.contains("error:"), "{}", device.console);

@@ -17,6 +17,8 @@ pub struct CountingHeap {
     size: AtomicUsize,
     in_use: AtomicUsize,
     peak: AtomicUsize,
+    /// The peak since [`start_window`].
+    window_peak: AtomicUsize,
     allocations: AtomicUsize,
     failures: AtomicUsize,
     largest_failure: AtomicUsize,
@@ -32,6 +34,9 @@ pub struct HeapStats {
     /// The most bytes in use at any one time (requested sizes, without the
     /// allocator's own alignment padding and bookkeeping).
     pub peak: usize,
+    /// The most bytes in use since [`start_window`] (e.g. while the guests
+    /// run, after their instantiation).
+    pub window_peak: usize,
     /// Successful allocations (a `realloc` counts as one).
     pub allocations: usize,
     /// Allocations the heap could not satisfy (Wasmtime copes with some,
@@ -48,6 +53,7 @@ impl CountingHeap {
             size: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            window_peak: AtomicUsize::new(0),
             allocations: AtomicUsize::new(0),
             failures: AtomicUsize::new(0),
             largest_failure: AtomicUsize::new(0),
@@ -59,6 +65,7 @@ impl CountingHeap {
             size: self.size.load(Relaxed),
             in_use: self.in_use.load(Relaxed),
             peak: self.peak.load(Relaxed),
+            window_peak: self.window_peak.load(Relaxed),
             allocations: self.allocations.load(Relaxed),
             failures: self.failures.load(Relaxed),
             largest_failure: self.largest_failure.load(Relaxed),
@@ -73,6 +80,7 @@ impl CountingHeap {
             self.allocations.fetch_add(1, Relaxed);
             let now = self.in_use.fetch_add(size, Relaxed) + size;
             self.peak.fetch_max(now, Relaxed);
+            self.window_peak.fetch_max(now, Relaxed);
         }
         ptr
     }
@@ -131,6 +139,12 @@ pub fn init(memory: &'static mut [MaybeUninit<u8>]) {
     HEAP.size.store(memory.len(), Relaxed);
     // SAFETY: the region is 'static, exclusively ours, and handed over once.
     unsafe { HEAP.heap.init(memory.as_mut_ptr() as usize, memory.len()) }
+}
+
+/// Starts a window over which [`HeapStats::window_peak`] is kept: from the
+/// bytes in use now.
+pub fn start_window() {
+    HEAP.window_peak.store(HEAP.in_use.load(Relaxed), Relaxed);
 }
 
 /// The heap's figures so far.

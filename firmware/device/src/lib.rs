@@ -260,6 +260,9 @@ pub struct HeapUse {
     pub instantiate: Option<usize>,
     /// The most in use at any time, the guest's run included.
     pub peak: usize,
+    /// The most in use while the guests ran (after their instantiation):
+    /// minus `instantiate`, what their host calls allocate at once.
+    pub run_peak: Option<usize>,
 }
 
 impl fmt::Display for HeapUse {
@@ -276,7 +279,11 @@ impl fmt::Display for HeapUse {
                 write!(f, " {step} {bytes} B,")?;
             }
         }
-        write!(f, " peak {} B", self.peak)
+        write!(f, " peak {} B", self.peak)?;
+        if let Some(run) = self.run_peak {
+            write!(f, ", while running {run} B")?;
+        }
+        Ok(())
     }
 }
 
@@ -375,6 +382,7 @@ pub async fn run_guests<B: Board>(
     }
     counts.instantiate = meter.lap();
     report.heap.instantiate = in_use();
+    heap::start_window();
     let limit = settings.time_limit_ms;
     let runs = running.iter_mut().map(|(i, r)| {
         let name = guests[*i].name;
@@ -454,6 +462,9 @@ impl AppReport {
 impl Report {
     fn with_peak(mut self) -> Self {
         self.heap.peak = heap::stats().peak;
+        if self.heap.instantiate.is_some() {
+            self.heap.run_peak = Some(heap::stats().window_peak);
+        }
         self
     }
 }
