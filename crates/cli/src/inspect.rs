@@ -48,6 +48,18 @@ pub fn inspect(path: &Path) -> Result<String> {
         );
     }
     memories(&mut out, &bytes)?;
+    // A core module built with wit-bindgen carries its component type in a
+    // custom section: show the world of the component `belljar build`
+    // encodes from it (decoding the module itself gives an empty world).
+    let bytes = if Parser::is_core_wasm(&bytes) && has_component_type(&bytes) {
+        writeln!(
+            out,
+            "component type: embedded (wit-bindgen); as `belljar build` encodes it"
+        )?;
+        belljar_build::componentize(&bytes)?
+    } else {
+        bytes
+    };
     match wit_component::decode(&bytes) {
         Ok(DecodedWasm::Component(resolve, world)) => {
             writeln!(out, "world (imports and exports, as WIT):")?;
@@ -64,6 +76,13 @@ pub fn inspect(path: &Path) -> Result<String> {
         Err(_) => core_items(&mut out, &bytes)?,
     }
     Ok(out)
+}
+
+/// Whether a core module has a `component-type` custom section.
+fn has_component_type(bytes: &[u8]) -> bool {
+    Parser::new(0).parse_all(bytes).any(|payload| {
+        matches!(payload, Ok(Payload::CustomSection(section)) if section.name().starts_with("component-type"))
+    })
 }
 
 fn cwasm(out: &mut String, bytes: &[u8], header: &artifact::Header<'_>) -> Result<()> {

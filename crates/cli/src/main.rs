@@ -218,6 +218,9 @@ struct LimitArgs {
     /// Fuel a computing guest burns before it yields to other tasks.
     #[arg(long, default_value_t = Limits::default().yield_fuel)]
     yield_fuel: u64,
+    /// Bytes of linear memory an app may have (as on the boards).
+    #[arg(long, default_value_t = belljar_host::runtime::AppResources::DEFAULT.memory)]
+    max_memory: usize,
 }
 
 impl LimitArgs {
@@ -226,6 +229,10 @@ impl LimitArgs {
             watchdog_fuel: self.watchdog_fuel,
             total_fuel: self.fuel,
             yield_fuel: self.yield_fuel.max(1),
+            resources: belljar_host::runtime::AppResources {
+                memory: self.max_memory,
+                ..Default::default()
+            },
         }
     }
 }

@@ -303,3 +303,94 @@ fn an_import_with_other_signatures_is_refused() {
     let err = load(bytes).err().unwrap();
     assert!(matches!(err, LoadError::ImportMismatch(_)), "{err}");
 }
+
+/// A component written as WAT, precompiled for this host and loaded.
+fn wat_app(name: &str, text: &str) -> App<SimBoard> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.wat"));
+    std::fs::write(&path, text).unwrap();
+    let component = belljar_cli::guest::component_bytes(&path).unwrap();
+    load(belljar_build::precompile(&component, Target::host()).unwrap()).unwrap()
+}
+
+/// A memory with no maximum, and exports to grow it and to grow it forever.
+const GROWER: &str = r#"
+(component
+  (core module $m
+    (memory (export "memory") 1024 (pagesize 1))
+    (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+    (func (export "run") (loop (drop (memory.grow (i32.const 65536))) (br 0))))
+  (core instance $i (instantiate $m))
+  (func (export "grow") (param "bytes" u32) (result s32) (canon lift (core func $i "grow")))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#;
+
+#[test]
+fn memory_grow_past_the_app_limit_returns_minus_one_as_webassembly_defines() {
+    let app = wat_app("grower", GROWER);
+    let limit = belljar_host::runtime::AppResources::DEFAULT.memory as u32;
+    // Growing up to the limit works; past it memory.grow says -1.
+    let got = call(&app, "grow", &[Val::U32(limit - 1024)], Limits::default()).unwrap();
+    assert_eq!(got, [Val::S32(1024)]);
+    let got = call(&app, "grow", &[Val::U32(limit - 1023)], Limits::default()).unwrap();
+    assert_eq!(got, [Val::S32(-1)]);
+    // A tighter board limit is the one enforced.
+    let limits = Limits {
+        resources: belljar_host::runtime::AppResources {
+            memory: 4096,
+            ..Default::default()
+        },
+        ..Limits::default()
+    };
+    let got = call(&app, "grow", &[Val::U32(4096)], limits).unwrap();
+    assert_eq!(got, [Val::S32(-1)]);
+}
+
+#[test]
+fn a_guest_growing_memory_forever_is_held_at_the_limit_and_stopped() {
+    // The loop never calls the host: the watchdog ends it. Memory stayed at
+    // the limit the whole time (each grow said -1).
+    let app = wat_app("grower", GROWER);
+    let limits = Limits {
+        watchdog_fuel: 2_000_000,
+        ..Limits::default()
+    };
+    let config = SimConfig {
+        limits,
+        ..SimConfig::default()
+    };
+    let mut sim_app = SimApp::start(&app, "grower", config).unwrap();
+    let t = trapped(sim_app.run());
+    assert_eq!(t.kind, TrapKind::Runaway { fuel: 2_000_000 }, "{t}");
+}
+
+#[test]
+fn an_app_needing_more_memory_than_allowed_fails_to_instantiate_naming_the_limit() {
+    let big = r#"
+(component
+  (core module $m (memory 1 (pagesize 65536)) (func (export "run")))
+  (core instance $i (instantiate $m))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#;
+    let app = wat_app("big", big);
+    let limits = Limits {
+        resources: belljar_host::runtime::AppResources {
+            memory: 32 * 1024,
+            ..Default::default()
+        },
+        ..Limits::default()
+    };
+    let config = SimConfig {
+        limits,
+        ..SimConfig::default()
+    };
+    let error = SimApp::start(&app, "big", config).err().expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("the app asks for 65536 bytes of linear memory; an app may have 32768"),
+        "{message}"
+    );
+    // The same app within the default limit instantiates and runs.
+    let ok = call(&app, "run", &[], Limits::default());
+    assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.to_string()));
+}

@@ -467,3 +467,20 @@ fn sign_grants_the_declared_buses_unless_told_otherwise() {
     ]));
     assert!(line.contains("not a 7-bit I2C address"), "{line}");
 }
+
+/// A core module built with wit-bindgen carries its component type:
+/// `inspect` shows its world, imports and exports (not an empty world).
+#[test]
+fn inspect_shows_the_world_of_a_core_module_with_a_component_type() {
+    let _ = cwasm("blinky", belljar_profile::Target::Pulley64);
+    let core = belljar_build::GuestCrate::open(&guest_dir("blinky"))
+        .unwrap()
+        .core_wasm_path();
+    let o = belljar(&["inspect", core.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("kind:     core module"), "{text}");
+    assert!(text.contains("import embedded:platform/gpio;"), "{text}");
+    assert!(text.contains("import embedded:platform/timing;"), "{text}");
+    assert!(text.contains("export run: func();"), "{text}");
+}

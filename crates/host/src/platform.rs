@@ -58,6 +58,8 @@ pub struct Host<B> {
     pub(crate) meter: crate::runtime::Meter,
     /// The I2C buses and SPI devices the app has open.
     pub(crate) handles: crate::peripherals::Handles,
+    /// The app's resource limits (Wasmtime's limiter).
+    pub(crate) limiter: crate::runtime::Limiter,
 }
 
 impl<B: Board> Host<B> {
@@ -68,6 +70,7 @@ impl<B: Board> Host<B> {
             host_calls: 0,
             meter: Default::default(),
             handles: Default::default(),
+            limiter: Default::default(),
         }
     }
 

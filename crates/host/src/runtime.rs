@@ -28,6 +28,100 @@ pub struct Limits {
     /// A guest that computes without waiting yields to the executor after
     /// this much fuel, so other apps and firmware tasks run.
     pub yield_fuel: u64,
+    /// What one app's instances may hold, enforced by Wasmtime for every
+    /// board and the simulator alike.
+    pub resources: AppResources,
+}
+
+/// The most one app may hold. Past a limit WebAssembly's own failure is
+/// what the app sees (`memory.grow` and `table.grow` return -1); an app
+/// that needs more to start fails to instantiate with an error naming the
+/// limit. The host, the other apps and the update agent carry on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppResources {
+    /// Bytes of linear memory, each memory.
+    pub memory: usize,
+    /// Elements, each table.
+    pub table_elements: usize,
+    /// Core instances (a component made by `belljar build` has a few).
+    pub instances: usize,
+    pub tables: usize,
+    pub memories: usize,
+}
+
+impl AppResources {
+    /// 64 KiB of linear memory (belljar apps have 6-16 KiB), 1024 table
+    /// elements, 16 core instances, tables and memories.
+    pub const DEFAULT: AppResources = AppResources {
+        memory: 64 * 1024,
+        table_elements: 1024,
+        instances: 16,
+        tables: 16,
+        memories: 16,
+    };
+}
+
+impl Default for AppResources {
+    fn default() -> Self {
+        AppResources::DEFAULT
+    }
+}
+
+/// Which limit stopped an app's growth, for the error message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    Memory { desired: usize, limit: usize },
+    Table { desired: usize, limit: usize },
+}
+
+/// [`AppResources`] as Wasmtime's resource limiter, kept in the store.
+#[derive(Debug, Default)]
+pub(crate) struct Limiter {
+    resources: AppResources,
+    /// The last growth refused.
+    pub(crate) hit: Option<LimitHit>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let limit = self.resources.memory;
+        let ok = desired <= limit;
+        if !ok {
+            self.hit = Some(LimitHit::Memory { desired, limit });
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let limit = self.resources.table_elements;
+        let ok = desired <= limit;
+        if !ok {
+            self.hit = Some(LimitHit::Table { desired, limit });
+        }
+        Ok(ok)
+    }
+
+    fn instances(&self) -> usize {
+        self.resources.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.resources.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.resources.memories
+    }
 }
 
 /// Fuel between two yields of a computing guest by default: about 0.15 M
@@ -40,6 +134,7 @@ impl Default for Limits {
             watchdog_fuel: 20_000_000,
             total_fuel: None,
             yield_fuel: DEFAULT_YIELD_FUEL,
+            resources: AppResources::DEFAULT,
         }
     }
 }
@@ -234,6 +329,11 @@ impl<B: Board + 'static> App<B> {
     ) -> Result<Running<B>, Exit> {
         let mut store = Store::new(self.pre.engine(), Host::new(board, access));
         store.data_mut().meter = Meter::new(limits);
+        store.data_mut().limiter = Limiter {
+            resources: limits.resources,
+            hit: None,
+        };
+        store.limiter(|host| &mut host.limiter);
         let first = store.data().meter.granted;
         store.set_fuel(first).map_err(|e| classify(&store, e))?;
         store
@@ -495,6 +595,19 @@ fn classify<B>(store: &Store<Host<B>>, error: wasmtime::Error) -> Exit {
             }
             trap => (TrapKind::Wasm(*trap), trap.to_string()),
         }
+    } else if let Some(hit) = store.data().limiter.hit {
+        let message = match hit {
+            LimitHit::Memory { desired, limit } => format!(
+                "the app asks for {desired} bytes of linear memory; an app may have {limit} \
+                 on this board (Limits::resources.memory); give it less memory \
+                 (`[package.metadata.belljar] memory`)"
+            ),
+            LimitHit::Table { desired, limit } => format!(
+                "the app asks for a table of {desired} elements; an app may have {limit} \
+                 on this board (Limits::resources.table_elements)"
+            ),
+        };
+        (TrapKind::Host, message)
     } else {
         (TrapKind::Host, format!("{error:#}"))
     };
