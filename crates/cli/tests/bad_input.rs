@@ -394,3 +394,81 @@ fn an_app_needing_more_memory_than_allowed_fails_to_instantiate_naming_the_limit
     let ok = call(&app, "run", &[], Limits::default());
     assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.to_string()));
 }
+
+/// A component whose `run` calls `interface.func` in a loop forever:
+/// `ty` is the import's component type, `core_ty` its lowered core type and
+/// `call` the core instructions of one iteration.
+fn host_call_loop(interface: &str, func: &str, ty: &str, core_ty: &str, call: &str) -> String {
+    format!(
+        r#"
+(component
+  (import "embedded:platform/{interface}" (instance $imp (export "{func}" (func {ty}))))
+  (core func $f (canon lower (func $imp "{func}")))
+  (core module $m
+    (import "host" "f" (func $f {core_ty}))
+    (func (export "run") (loop {call} (br 0))))
+  (core instance $i (instantiate $m (with "host" (instance (export "f" (func $f))))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#
+    )
+}
+
+#[test]
+fn a_uart_write_loop_takes_wire_time_and_ends_at_the_time_limit() {
+    let writer = host_call_loop(
+        "uart",
+        "write-byte",
+        r#"(param "byte" u8)"#,
+        "(param i32)",
+        "(call $f (i32.const 65))",
+    );
+    let app = wat_app("writer", &writer);
+    let config = SimConfig {
+        time_limit_ms: Some(1000),
+        ..SimConfig::default()
+    };
+    let mut sim_app = SimApp::start(&app, "writer", config).unwrap();
+    let exit = sim_app.run();
+    assert!(
+        matches!(
+            exit,
+            Exit::Stopped(belljar_host::Stop::TimeLimit { ms: 1000 })
+        ),
+        "{exit}"
+    );
+    // 115 200 baud, ten bits a byte, plus each call's own time: about
+    // 9 400 bytes in a second, as a real UART would take them.
+    let written = sim_app.board().uart_output().len() as u64;
+    let per_byte = 10_000_000_000 / 115_200 + belljar_sim::DEFAULT_HOST_CALL_NS;
+    assert!(
+        written.abs_diff(1_000_000_000 / per_byte) <= 1,
+        "{written} bytes"
+    );
+}
+
+#[test]
+fn a_loop_of_host_calls_that_do_not_wait_still_moves_time() {
+    let spammer = host_call_loop(
+        "clock",
+        "now-ms",
+        "(result u64)",
+        "(result i64)",
+        "(drop (call $f))",
+    );
+    let app = wat_app("spammer", &spammer);
+    let config = SimConfig {
+        time_limit_ms: Some(200),
+        ..SimConfig::default()
+    };
+    let mut sim_app = SimApp::start(&app, "spammer", config).unwrap();
+    let exit = sim_app.run();
+    assert!(
+        matches!(
+            exit,
+            Exit::Stopped(belljar_host::Stop::TimeLimit { ms: 200 })
+        ),
+        "{exit}"
+    );
+    let calls = sim_app.running.store().data().host_calls;
+    assert_eq!(calls, 200_000_000 / belljar_sim::DEFAULT_HOST_CALL_NS);
+}

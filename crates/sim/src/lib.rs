@@ -12,6 +12,11 @@
 //!   simulated CPU time and timers of other tasks still fire on schedule.
 //!   Computation between two host calls that ends before a yield costs no
 //!   virtual time.
+//! * Host calls take the time they take on the reference board: every call
+//!   [`DEFAULT_HOST_CALL_NS`], a UART byte written ten bit times at
+//!   [`DEFAULT_UART_BAUD`]; `delay-ms` ends on a millisecond boundary as on
+//!   the boards. So a guest that calls the host in a loop still moves
+//!   virtual time, and `--for` always ends.
 //! * Tasks run in a fixed order: the same inputs give the same timeline.
 //!
 //! Timeline lines use the board console's format ([`belljar_host::TimelineLine`]).
@@ -48,6 +53,16 @@ pub const PINS: core::ops::RangeInclusive<u32> = 0..=29;
 /// 150 MHz Cortex-M33 burns about 15 instructions per unit of fuel
 /// (measured on the QEMU board), i.e. ~100 ns.
 pub const DEFAULT_NS_PER_FUEL: u64 = 100;
+
+/// Virtual time every host call takes by default: a host-call round trip on
+/// the reference board (a Pico 2 at 150 MHz; ~2 800 instructions measured
+/// on the Cortex-M33 firmware) is about 19 us. So a guest that calls the
+/// host in a loop without waiting still moves time, and `--for` ends.
+pub const DEFAULT_HOST_CALL_NS: u64 = 20_000;
+
+/// The UART's speed by default (8N1: ten bits on the wire per byte, 86.8 us
+/// per byte at 115 200 baud); `uart.write-byte` takes that long.
+pub const DEFAULT_UART_BAUD: u32 = 115_200;
 
 /// A button held down on `pin` from `from_ms` (inclusive) to `to_ms` (exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +105,10 @@ pub struct SimConfig {
     pub limits: Limits,
     /// Virtual time per unit of fuel of a computing guest.
     pub ns_per_fuel: u64,
+    /// Virtual time every host call takes.
+    pub host_call_ns: u64,
+    /// UART speed: each byte written takes ten bit times.
+    pub uart_baud: u32,
     /// Devices on the I2C buses (`--i2c`).
     pub i2c: Vec<I2cSpec>,
     /// SPI devices (`--spi`).
@@ -108,6 +127,8 @@ impl Default for SimConfig {
             echo: false,
             limits: Limits::default(),
             ns_per_fuel: DEFAULT_NS_PER_FUEL,
+            host_call_ns: DEFAULT_HOST_CALL_NS,
+            uart_baud: DEFAULT_UART_BAUD,
             i2c: Vec::new(),
             spi: Vec::new(),
             analog: Vec::new(),
@@ -151,6 +172,8 @@ struct World {
     i2c: Vec<I2cBus>,
     spi: Vec<SpiSlot>,
     analog: Vec<AnalogSpec>,
+    host_call_ns: u64,
+    uart_byte_ns: u64,
 }
 
 impl World {
@@ -279,6 +302,8 @@ impl Sim {
                 i2c,
                 spi,
                 analog: config.analog,
+                host_call_ns: config.host_call_ns,
+                uart_byte_ns: 10_000_000_000 / u64::from(config.uart_baud.max(1)),
             })),
             limits: config.limits,
             ns_per_fuel: config.ns_per_fuel,
@@ -901,8 +926,15 @@ impl Board for SimBoard {
         self.pin(pin)
     }
 
+    /// Ends when the millisecond clock has advanced by `ms`, as on the
+    /// boards (board time moves in whole milliseconds): the time host calls
+    /// took before it does not add up into drift.
     fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        let mut sleep = Sleep::new(self.world.clone(), u64::from(ms) * 1_000_000);
+        let world = lock(&self.world);
+        let end = (world.now_ms() + u64::from(ms)) * 1_000_000;
+        let duration = end.saturating_sub(world.now_ns);
+        drop(world);
+        let mut sleep = Sleep::new(self.world.clone(), duration);
         sleep.to_limit = true;
         sleep
     }
@@ -929,19 +961,29 @@ impl Board for SimBoard {
         std::future::ready(byte.ok_or(()))
     }
 
+    /// Takes the byte's time on the wire (ten bit times).
     fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {
-        lock(&self.world).uart_out.push(byte);
-        std::future::ready(Ok(()))
+        let mut world = lock(&self.world);
+        world.uart_out.push(byte);
+        let mut sleep = Sleep::new(self.world.clone(), world.uart_byte_ns);
+        sleep.to_limit = true;
+        async move {
+            sleep.await;
+            Ok(())
+        }
     }
 
     fn now_ms(&mut self) -> u64 {
         lock(&self.world).now_ms()
     }
 
+    /// Records the call, then charges its time on the reference board.
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
         let mut world = lock(&self.world);
         let name = world.names[self.app].clone();
         world.record(at_ms, &name, event.to_string());
+        let now = world.now_ns + world.host_call_ns;
+        world.advance_to(now);
     }
 
     fn poll_stop(&mut self) -> Option<Stop> {
