@@ -137,6 +137,17 @@ impl RunLimits {
     }
 }
 
+/// `uart.write-byte` on a board: offers the byte to `try_put` (false while
+/// the TX FIFO is full) until it is taken, yielding to the executor in
+/// between, so other apps and firmware tasks run instead of the CPU
+/// spinning, and no byte is dropped.
+pub async fn write_when_room(byte: u8, mut try_put: impl FnMut(u8) -> bool) {
+    while !try_put(byte) {
+        embassy_futures::yield_now().await;
+    }
+    guest_wrote(byte);
+}
+
 /// The guest wrote bytes that did not end a line: the console starts its
 /// next message on a new line so that timeline lines stay whole lines.
 static GUEST_MID_LINE: AtomicBool = AtomicBool::new(false);

@@ -82,10 +82,16 @@ pub fn link_read(buf: &mut [u8]) -> usize {
     n
 }
 
-/// A byte from the guest (`uart.write-byte`).
-pub fn write_guest_byte(byte: u8) {
-    put(byte);
-    belljar_device::guest_wrote(byte);
+/// Puts a byte from the guest into UART0's TX FIFO if it has room.
+pub fn try_write_guest_byte(byte: u8) -> bool {
+    // SAFETY: UART0's registers; single core, thread mode.
+    unsafe {
+        if read_volatile(reg(STATE)) & STATE_TX_FULL != 0 {
+            return false;
+        }
+        write_volatile(reg(DATA), u32::from(byte));
+    }
+    true
 }
 
 /// A received byte, if one is waiting.

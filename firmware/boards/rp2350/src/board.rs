@@ -617,9 +617,10 @@ impl Board for PicoBoard {
             .map_err(|stop| self.stop = Some(stop))
     }
 
-    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {
-        uart::write_guest_byte(byte);
-        core::future::ready(Ok(()))
+    /// Waits for room in the TX FIFO (other tasks run meanwhile).
+    async fn write_byte(&mut self, byte: u8) -> Result<(), ()> {
+        belljar_device::write_when_room(byte, uart::try_write_guest_byte).await;
+        Ok(())
     }
 
     fn now_ms(&mut self) -> u64 {

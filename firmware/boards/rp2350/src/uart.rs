@@ -79,8 +79,8 @@ impl fmt::Write for Console {
     }
 }
 
-/// A byte from a guest (`uart.write-byte`), sent raw.
-pub fn write_guest_byte(byte: u8) {
-    put(&[byte]);
-    belljar_device::guest_wrote(byte);
+/// Puts a byte from a guest (`uart.write-byte`, sent raw) into the TX
+/// FIFO if it has room.
+pub fn try_write_guest_byte(byte: u8) -> bool {
+    with(|uart| matches!(uart.write_raw(&[byte]), Ok(rest) if rest.is_empty())).unwrap_or(false)
 }
