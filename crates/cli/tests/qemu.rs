@@ -166,6 +166,19 @@ fn heap_exhaustion_while_instantiating_is_an_error_not_an_abort() {
     let device = on_qemu("blinky", s, b"");
     assert_eq!(device.status, 1, "{}", device.console);
     assert!(device.console.contains("error:"), "{}", device.console);
+    // The error says what to change.
+    assert!(
+        device
+            .console
+            .contains("the heap is full: it has 26624 bytes and a"),
+        "{}",
+        device.console
+    );
+    assert!(
+        device.console.contains("BELLJAR_HEAP="),
+        "{}",
+        device.console
+    );
     assert!(
         !device.console.contains("firmware panic"),
         "{}",
@@ -194,21 +207,13 @@ fn on_qemu_together(guests: &[&str], settings: FirmwareSettings, uart: &[u8]) ->
     qemu::boot(&elf, uart, false).unwrap()
 }
 
-/// RAM for two apps (each: linear memory, Pulley stack, fiber stack, store).
-fn two_apps(for_ms: u64) -> FirmwareSettings {
-    FirmwareSettings {
-        ram: Some(192 * 1024),
-        heap: Some(128 * 1024),
-        ..settings(for_ms)
-    }
-}
-
+/// Three example apps side by side on the board's default RAM and heap.
 #[test]
-fn blinky_and_uart_echo_run_at_the_same_time_on_the_cortex_m33() {
+fn blinky_uart_echo_and_servo_sweep_run_at_the_same_time_on_the_default_board() {
     let input = b"hi\x7f!\r";
-    let mut s = two_apps(3000);
+    let mut s = settings(3000);
     s.uart_idle_ms = Some(200);
-    let device = on_qemu_together(&["blinky", "uart-echo"], s, input);
+    let device = on_qemu_together(&["blinky", "uart-echo", "servo-sweep"], s, input);
     let console = &device.console;
     assert_eq!(device.status, 0, "{console}");
     assert!(
@@ -233,6 +238,9 @@ fn blinky_and_uart_echo_run_at_the_same_time_on_the_cortex_m33() {
         texts(pairs(&echo)),
         "{console}"
     );
+    let (_, servo) = run_for("servo-sweep", 3000, SimConfig::default());
+    assert_equivalent(&pairs(&servo), &lines_of(console, "servo-sweep"), 2);
+    assert!(console.contains(" 0 failed)"), "{console}");
 }
 
 #[test]
@@ -241,7 +249,7 @@ fn the_firmware_heartbeat_keeps_its_period_while_a_guest_spins() {
     // is about 1.5 s of Cortex-M33 time: the heartbeat (every 100 ms) and
     // blinky must keep their schedule through it, and blinky must go on
     // after the spinner is stopped.
-    let mut s = two_apps(2500);
+    let mut s = settings(2500);
     s.heartbeat_ms = Some(100);
     s.watchdog_fuel = Some(100_000_000);
     let device = on_qemu_together(&["blinky", "faults"], s, b"");
@@ -297,7 +305,7 @@ fn fp_probe(console: &str) -> [u64; 4] {
 }
 
 fn fp_run(isolation: bool) -> (QemuOutcome, [u64; 4]) {
-    let mut s = two_apps(1500);
+    let mut s = settings(1500);
     s.fp_probe = true;
     s.fp_isolation = isolation;
     s.watchdog_fuel = Some(5_000_000);
@@ -414,4 +422,22 @@ fn i2c_apps_read_qemus_sensor_and_eeprom_as_on_the_simulator() {
         "{console}"
     );
     assert_eq!(&std::fs::read(&eeprom).unwrap()[..4], &2u32.to_le_bytes());
+}
+
+/// A fiber stack too small for the app: the Cortex-M33's stack limit stops
+/// it at the stack's bottom, and the report names the app, instead of the
+/// overflow silently running into the heap below.
+#[test]
+fn a_fiber_stack_overflow_is_caught_by_the_stack_limit_and_names_the_app() {
+    let mut s = settings(1000);
+    s.fiber_stack = Some(1024);
+    s.wasm_stack = Some(1024);
+    let device = on_qemu("blinky", s, b"");
+    let console = &device.console;
+    assert_eq!(device.status, 3, "{console}");
+    assert!(
+        console
+            .contains("native stack overflow: app `blinky` overflowed its 1024-byte fiber stack"),
+        "{console}"
+    );
 }

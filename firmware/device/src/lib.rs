@@ -367,25 +367,31 @@ pub async fn run_guests<B: Board>(
     counts.load = meter.lap();
     report.heap.load = in_use();
     // Guests run on fiber stacks in the heap, below the main stack region
-    // that MSPLIM guards (cortex-m-rt's `set-msplim`): from here on the
-    // limit is the start of RAM. Deserialization, the deepest main-stack
-    // user, ran with the guard.
-    ram::lower_stack_limit();
+    // that MSPLIM guards (cortex-m-rt's `set-msplim`): each fiber runs with
+    // the limit at its own stack's bottom, the main stack with its own
+    // (`stacks::Guarded`).
+    stacks::guard_fibers();
     let claims = Claims::new(guests.iter().map(|g| g.name));
     let mut running = Vec::new();
     for (i, (guest, app)) in guests.iter().zip(&apps).enumerate() {
         let access = Access::all().shared(claims.clone(), claims.app(i));
-        match app.instantiate(board(i), access, settings.limits).await {
-            Ok(r) => running.push((i, r)),
+        stacks::set_current_app(Some(guest.name));
+        let instantiated = app.instantiate(board(i), access, settings.limits).await;
+        stacks::set_current_app(None);
+        match instantiated {
+            // The fiber stack it was instantiated on is the one it runs on.
+            Ok(r) => running.push((i, r, stacks::last_bottom())),
             Err(exit) => report.apps.push(AppReport::new(guest.name, exit)),
         }
     }
     counts.instantiate = meter.lap();
     report.heap.instantiate = in_use();
     heap::start_window();
+    ram::guard_main_stack();
     let limit = settings.time_limit_ms;
-    let runs = running.iter_mut().map(|(i, r)| {
+    let runs = running.iter_mut().map(|(i, r, bottom)| {
         let name = guests[*i].name;
+        let bottom = *bottom;
         async move {
             let run = r.run();
             let run: Pin<Box<dyn Future<Output = Exit> + Send + '_>> =
@@ -395,6 +401,7 @@ pub async fn run_guests<B: Board>(
                     (false, true) => Box::pin(fp::FpProbe::new(run)),
                     (false, false) => Box::pin(run),
                 };
+            let run = stacks::Guarded::new(name, bottom, run);
             let exit = match limit {
                 None => run.await,
                 Some(ms) => match select(run, Timer::at(Instant::from_millis(ms))).await {
@@ -418,7 +425,7 @@ pub async fn run_guests<B: Board>(
     if settings.counter.is_some() {
         report.counts = Some(counts);
     }
-    if let Some((_, first)) = running.first_mut() {
+    if let Some((_, first, _)) = running.first_mut() {
         report.board_ms = first.board_mut().now_ms();
     }
     report.apps.extend(exits);
@@ -496,6 +503,20 @@ fn print_outcome(console: &mut impl Write, app: &AppReport, several: bool, board
         ),
         exit => writeln!(console, "{who}{exit} after {summary}"),
     };
+    let heap = heap::stats();
+    if matches!(&app.exit, Exit::Trapped(t) if t.kind == TrapKind::Host) && heap.failures > 0 {
+        // What it takes: at least the failed request on top of what was in
+        // use, rounded up to whole KiB with 4 KiB to spare.
+        let needed = (heap.in_use + heap.largest_failure + 4096).div_ceil(1024) * 1024;
+        let _ = writeln!(
+            console,
+            "{who}the heap is full: it has {} bytes and a {}-byte request failed; \
+             build the firmware with BELLJAR_HEAP={} or more (and BELLJAR_RAM to match)",
+            heap.size,
+            heap.largest_failure,
+            needed.max(heap.size + 4096)
+        );
+    }
 }
 
 /// `name: ` when several apps share the console.

@@ -43,6 +43,13 @@ pub fn lower_stack_limit() {
     unsafe { cortex_m::register::msplim::write(addr(&_ram_start) as u32) };
 }
 
+/// Puts the main stack limit (MSPLIM) back at the bottom of the main stack
+/// region (what cortex-m-rt's `set-msplim` set at reset).
+pub fn guard_main_stack() {
+    // SAFETY: called on the main stack, which is above its own bottom.
+    unsafe { cortex_m::register::msplim::write(addr(&_stack_end) as u32) };
+}
+
 /// Deepest native stack use so far (bytes).
 pub fn stack_peak() -> usize {
     // SAFETY: as above; the painted region is plain RAM inside ours.

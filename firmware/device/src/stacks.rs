@@ -1,15 +1,23 @@
 //! Native stacks of running guests (Wasmtime fibers), from the heap, painted
 //! so that their deepest use can be reported like the main stack's.
 //!
-//! No MMU means no guard page: a fiber stack is sized from the measured
-//! peak (`stack peak` on the console) with headroom. Guest code cannot grow
-//! it: Pulley runs WebAssembly on its own, bounds-checked stack
-//! (`max_wasm_stack`); only the interpreter and host functions use this one.
+//! No MMU means no guard page. Instead the Cortex-M33's stack limit register
+//! guards them ([`Guarded`]): while an app's fiber runs, MSPLIM is the bottom
+//! of that fiber's stack, so an overflow is a stack-limit fault that names
+//! the app (the HardFault report) instead of silent corruption of the heap
+//! below it; between polls MSPLIM guards the main stack again. A fiber
+//! stack is sized from the measured peak (`stack peak` on the console) with
+//! headroom. Guest code cannot grow it: Pulley runs WebAssembly on its own,
+//! bounds-checked stack (`max_wasm_stack`); only the interpreter and host
+//! functions use this one.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::future::Future;
 use core::ops::Range;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use core::task::{Context, Poll};
 
 use belljar_host::wasmtime::{self, StackCreator, StackMemory};
 
@@ -17,6 +25,97 @@ const PAINT: u32 = 0xCCCC_CCCC;
 
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static SIZE: AtomicUsize = AtomicUsize::new(0);
+/// Whether fiber stacks are guarded ([`guard_fibers`]).
+static GUARDING: AtomicBool = AtomicBool::new(false);
+/// The bottom of the fiber stack created last, and how many were created.
+static LAST_BOTTOM: AtomicUsize = AtomicUsize::new(0);
+static CREATED: AtomicUsize = AtomicUsize::new(0);
+/// The app whose fiber is being polled, for the fault report.
+static CURRENT: critical_section::Mutex<core::cell::Cell<Option<&'static str>>> =
+    critical_section::Mutex::new(core::cell::Cell::new(None));
+
+/// From now on each new fiber stack is the stack limit while it first runs,
+/// and [`Guarded`] sets it for every later poll.
+pub fn guard_fibers() {
+    GUARDING.store(true, Relaxed);
+}
+
+/// The app whose fiber runs now, if any (a fault handler asks).
+pub fn current_app() -> Option<&'static str> {
+    critical_section::with(|cs| CURRENT.borrow(cs).get())
+}
+
+/// Names the app whose fiber runs from now on (`None`: none does), for
+/// code that runs a fiber outside [`Guarded`] (instantiation).
+pub fn set_current_app(app: Option<&'static str>) {
+    critical_section::with(|cs| CURRENT.borrow(cs).set(app));
+}
+
+/// The size of the fiber stacks made so far.
+pub fn size() -> usize {
+    SIZE.load(Relaxed)
+}
+
+fn set_limit(bottom: usize) {
+    // SAFETY: only called on the main stack (above every heap allocation,
+    // so above `bottom`) or with the fiber's own bottom; the limit is below
+    // the stack pointer either way.
+    unsafe { cortex_m::register::msplim::write(bottom as u32) };
+}
+
+/// The bottom of the fiber stack created last. Wasmtime keeps a store's
+/// fiber stack for its next call: the stack an app was instantiated on is
+/// the one its `run` call uses.
+pub fn last_bottom() -> usize {
+    LAST_BOTTOM.load(Relaxed)
+}
+
+/// A guest's future whose fiber runs with the stack limit at the bottom of
+/// its own stack; `name` is reported if it overflows.
+pub struct Guarded<F> {
+    inner: F,
+    name: &'static str,
+    /// The fiber stack's bottom (0: not known, the poll runs unguarded).
+    bottom: usize,
+}
+
+impl<F> Guarded<F> {
+    /// `bottom`: the stack the app was instantiated on ([`last_bottom`]
+    /// right after its instantiation).
+    pub fn new(name: &'static str, bottom: usize, inner: F) -> Self {
+        Guarded {
+            inner,
+            name,
+            bottom,
+        }
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned; the other fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        set_current_app(Some(this.name));
+        if this.bottom != 0 {
+            set_limit(this.bottom);
+        } else {
+            crate::ram::lower_stack_limit();
+        }
+        let created = CREATED.load(Relaxed);
+        // SAFETY: pinned with `self`.
+        let result = unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx);
+        // A new stack (Wasmtime did not reuse the store's) guarded itself
+        // when it was made; remember it for the next polls.
+        if CREATED.load(Relaxed) != created {
+            this.bottom = LAST_BOTTOM.load(Relaxed);
+        }
+        crate::ram::guard_main_stack();
+        set_current_app(None);
+        result
+    }
+}
 
 /// Deepest use of any fiber stack that has ended, and the stack size.
 pub fn peak() -> (usize, usize) {
@@ -37,7 +136,15 @@ unsafe impl StackCreator for PaintedStacks {
             .map_err(|_| wasmtime::format_err!("out of memory for a {size}-byte fiber stack"))?;
         memory.resize(words, PAINT);
         SIZE.store(words * 4, Relaxed);
-        Ok(Box::new(Painted(memory.into_boxed_slice())))
+        let stack = Painted(memory.into_boxed_slice());
+        let bottom = stack.range().start;
+        LAST_BOTTOM.store(bottom, Relaxed);
+        CREATED.fetch_add(1, Relaxed);
+        if GUARDING.load(Relaxed) {
+            // Wasmtime switches to it within this poll: guard it from the start.
+            set_limit(bottom);
+        }
+        Ok(Box::new(stack))
     }
 }
 

@@ -27,7 +27,7 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use belljar_device::ram;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use embassy_executor::Spawner;
 
 #[cfg(not(belljar_supervisor))]
@@ -149,8 +149,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(belljar_device::fault::PANIC_STATUS)
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    belljar_device::fault::print_hard_fault(&mut Console, frame.pc());
+/// The board's part of the HardFault handler (`belljar_device::fault`):
+/// runs on a fresh stack with the stack limit off.
+#[unsafe(no_mangle)]
+extern "C" fn belljar_hard_fault(pc: u32) -> ! {
+    belljar_device::fault::print_hard_fault(&mut Console, pc);
     exit(belljar_device::fault::HARD_FAULT_STATUS)
 }

@@ -24,7 +24,6 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use belljar_device::{clock, ram};
-use cortex_m_rt::{ExceptionFrame, exception};
 use embassy_executor::Spawner;
 use rp235x_hal as hal;
 
@@ -187,8 +186,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     idle()
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    belljar_device::fault::print_hard_fault(&mut Console, frame.pc());
+/// The board's part of the HardFault handler (`belljar_device::fault`):
+/// runs on a fresh stack with the stack limit off.
+#[unsafe(no_mangle)]
+extern "C" fn belljar_hard_fault(pc: u32) -> ! {
+    belljar_device::fault::print_hard_fault(&mut Console, pc);
     idle()
 }
