@@ -172,6 +172,11 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
         self.slots.borrow()
     }
 
+    /// The slots back (the device powers off: its flash outlives it).
+    pub fn into_slots(self) -> Slots<F> {
+        self.slots.into_inner()
+    }
+
     fn policy(&self) -> Policy<'_> {
         Policy {
             key: self.key,
