@@ -455,11 +455,13 @@ fn real_main() -> Result<ExitCode> {
             let target = single_target(target)?;
             let mut imports = None;
             let mut declared = None;
+            let mut memory = None;
             let key = belljar_cli::package::signing_key(&key)?;
             let (payload, name, dir) = match Source::resolve(&guest)? {
                 Source::Crate(dir) => {
                     let krate = belljar_build::GuestCrate::open(&dir)?;
                     declared = krate.capabilities.clone();
+                    memory = Some(krate.memory.memory);
                     let artifacts = krate.build(&[target])?;
                     let path = artifacts.cwasm(target).expect("built").to_path_buf();
                     imports = Some(belljar_cli::package::component_imports(
@@ -519,6 +521,7 @@ fn real_main() -> Result<ExitCode> {
                 i2c,
                 spi,
                 interfaces,
+                memory,
             };
             let bytes = belljar_cli::package::sign(&payload, &request, &key)?;
             let out = out.unwrap_or_else(|| dir.join(format!("{app}.bjpkg")));

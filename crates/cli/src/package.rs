@@ -63,6 +63,8 @@ pub struct SignRequest<'a> {
     pub i2c: Vec<(String, u16)>,
     pub spi: Vec<String>,
     pub interfaces: Vec<String>,
+    /// The linear memory the app asks for (its build's, for a crate).
+    pub memory: Option<u32>,
 }
 
 /// `i2c0:0x48`: an I2C device a package may address.
@@ -102,6 +104,7 @@ pub fn sign(payload: &[u8], request: &SignRequest<'_>, key: &SigningKey) -> Resu
     header.capabilities.analog = request.analog.clone();
     header.capabilities.i2c = request.i2c.clone();
     header.capabilities.spi = request.spi.clone();
+    header.capabilities.memory = request.memory;
     header.capabilities.interfaces = request.interfaces.clone();
     Ok(belljar_package::sign(&header, payload, key))
 }
@@ -129,7 +132,7 @@ pub fn verify(
 pub fn describe(header: &Header) -> String {
     let c = &header.capabilities;
     format!(
-        "app:      {} v{}\nworld:    {}\ntarget:   {}\nwasmtime: {}\nprofile:  v{}\npayload:  {} bytes, sha256 {}\ngrants:   outputs {:?}, inputs {:?}, analog {:?}, i2c [{}], spi {:?}, interfaces {:?}\n",
+        "app:      {} v{}\nworld:    {}\ntarget:   {}\nwasmtime: {}\nprofile:  v{}\npayload:  {} bytes, sha256 {}\ngrants:   outputs {:?}, inputs {:?}, analog {:?}, i2c [{}], spi {:?}, interfaces {:?}\nbudget:   {}\n",
         header.app,
         header.version,
         header.world,
@@ -147,7 +150,11 @@ pub fn describe(header: &Header) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         c.spi,
-        c.interfaces
+        c.interfaces,
+        c.memory
+            .map_or("the device's limits".to_string(), |m| format!(
+                "{m} bytes of linear memory"
+            ))
     )
 }
 

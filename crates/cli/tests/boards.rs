@@ -47,7 +47,9 @@ fn rp2350_firmware_builds_with_its_boot_block_and_fits() {
     // rp235x-hal I2C, SPI, PWM and ADC drivers: +8 KB) 531 KB. The target
     // (300 KiB) is open work: see the README's footprint section.
     assert!(flash <= 540 * 1024, "flash {flash} bytes");
-    assert!(ram <= 48 * 1024, "static RAM (heap included) {ram} bytes");
+    // The 160 KiB heap (three apps side by side) and the statics, in the
+    // 256 KiB the firmware is given.
+    assert!(ram <= 176 * 1024, "static RAM (heap included) {ram} bytes");
     // The guest is in there.
     let guest = std::fs::read(&cwasm).unwrap();
     assert!(bytes.windows(guest.len()).any(|w| w == guest));

@@ -445,6 +445,11 @@ fn sign_grants_the_declared_buses_unless_told_otherwise() {
     };
     let declared = sign_and_verify(&[]);
     assert!(declared.contains("outputs [25]"), "{declared}");
+    // The memory it is built with is its signed budget.
+    assert!(
+        declared.contains("budget:   16384 bytes of linear memory"),
+        "{declared}"
+    );
     assert!(declared.contains("i2c [i2c0:0x48]"), "{declared}");
     assert!(
         declared.contains("wasi:i2c/i2c@0.2.0-draft")

@@ -441,3 +441,74 @@ fn a_fiber_stack_overflow_is_caught_by_the_stack_limit_and_names_the_app() {
         "{console}"
     );
 }
+
+/// The per-app resource limits hold on the Cortex-M33 as on the simulator:
+/// `memory.grow` past 64 KiB gives -1 (the app sees it and says so on pin
+/// 24), an app asking for more memory than allowed fails to instantiate with
+/// the limit named, and blinky beside them keeps its timeline.
+#[test]
+fn app_memory_limits_hold_on_the_cortex_m33() {
+    let grower = r#"
+(component
+  (import "embedded:platform/gpio" (instance $gpio
+    (export "set-high" (func (param "pin" u32)))
+    (export "set-low" (func (param "pin" u32)))))
+  (core func $high (canon lower (func $gpio "set-high")))
+  (core func $low (canon lower (func $gpio "set-low")))
+  (core module $m
+    (import "gpio" "high" (func $high (param i32)))
+    (import "gpio" "low" (func $low (param i32)))
+    (memory 1024 (pagesize 1))
+    (func (export "run")
+      (if (i32.ne (memory.grow (i32.const 31744)) (i32.const -1))
+        (then (call $high (i32.const 24))))
+      (if (i32.eq (memory.grow (i32.const 65536)) (i32.const -1))
+        (then (call $low (i32.const 24))))))
+  (core instance $i (instantiate $m (with "gpio" (instance
+    (export "high" (func $high)) (export "low" (func $low))))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#;
+    let big = r#"
+(component
+  (core module $m (memory 2 (pagesize 65536)) (func (export "run")))
+  (core instance $i (instantiate $m))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = |name: &str, text: &str| {
+        let path = dir.path().join(format!("{name}.wat"));
+        std::fs::write(&path, text).unwrap();
+        let component = belljar_cli::guest::component_bytes(&path).unwrap();
+        let bytes =
+            belljar_build::precompile(&component, belljar_profile::Target::Pulley32).unwrap();
+        let out = dir.path().join(format!("{name}.pulley32.cwasm"));
+        std::fs::write(&out, bytes).unwrap();
+        out
+    };
+    let blinky = qemu::build_guest(&guest_dir("blinky")).unwrap();
+    let grower = cwasm("grower", grower);
+    let big = cwasm("big", big);
+    let elf = qemu::build_firmware(
+        &[blinky.as_path(), grower.as_path(), big.as_path()],
+        &settings(1500),
+    )
+    .unwrap();
+    let device = qemu::boot(&elf, b"", false).unwrap();
+    let console = &device.console;
+    assert_eq!(
+        lines_of(console, "grower"),
+        [
+            (0, "gpio.set-high(24)  pin 24 = high".to_string()),
+            (0, "gpio.set-low(24)  pin 24 = low".to_string())
+        ],
+        "{console}"
+    );
+    assert!(
+        console.contains(
+            "big: error: the app asks for 131072 bytes of linear memory; an app may have 65536"
+        ),
+        "{console}"
+    );
+    let (_, sim) = run_for("blinky", 1500, SimConfig::default());
+    assert_equivalent(&pairs(&sim), &lines_of(console, "blinky"), 1);
+}

@@ -191,6 +191,7 @@ fn signed(payload: &[u8], version: u32, outputs: Vec<u32>, key: &SigningKey) -> 
             "embedded:platform/gpio".into(),
             "embedded:platform/timing".into(),
         ],
+        memory: None,
     };
     sign(payload, &request, key).unwrap()
 }

@@ -49,6 +49,9 @@ pub struct Capabilities {
     pub i2c: Vec<(String, u16)>,
     /// SPI devices it may open, by board name.
     pub spi: Vec<String>,
+    /// The linear memory it asks for (bytes); the device gives it at most
+    /// its own per-app limit.
+    pub memory: Option<u32>,
 }
 
 /// The signed description of a payload.

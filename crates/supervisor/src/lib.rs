@@ -108,6 +108,16 @@ pub fn grants(caps: &Capabilities) -> Grants {
     }
 }
 
+/// The limits an app runs with: the device's, with the linear memory its
+/// signed package asks for when that is less (the device caps it).
+pub fn budget(device: Limits, caps: &Capabilities) -> Limits {
+    let mut limits = device;
+    if let Some(asked) = caps.memory {
+        limits.resources.memory = limits.resources.memory.min(asked as usize);
+    }
+    limits
+}
+
 /// Installs `package` as the confirmed app of empty slots (the factory
 /// image a firmware carries for its first boot), through the same
 /// verification as an update.
@@ -288,7 +298,8 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
         let name = &header.app;
         let board = self.platform.board(name);
         let access = Access::new(grants(&header.capabilities));
-        let mut running = match app.instantiate(board, access, self.settings.limits).await {
+        let limits = budget(self.settings.limits, &header.capabilities);
+        let mut running = match app.instantiate(board, access, limits).await {
             Ok(running) => running,
             Err(exit) => {
                 self.platform.log(format_args!(
@@ -412,5 +423,27 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_budget_narrows_the_device_limit_never_widens_it() {
+        let device = Limits::default();
+        let cap = device.resources.memory;
+        let asked = |memory| Capabilities {
+            memory,
+            ..Capabilities::default()
+        };
+        assert_eq!(budget(device, &asked(None)).resources.memory, cap);
+        assert_eq!(budget(device, &asked(Some(6144))).resources.memory, 6144);
+        assert_eq!(
+            budget(device, &asked(Some(1 << 20))).resources.memory,
+            cap,
+            "a package cannot ask for more than the device allows"
+        );
     }
 }

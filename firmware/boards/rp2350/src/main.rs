@@ -53,11 +53,13 @@ const XTAL_FREQ_HZ: u32 = 12_000_000;
 const BAUD: u32 = 115_200;
 
 /// Heap for Wasmtime and the guests (linear memories, Pulley stacks, fiber
-/// stacks, stores): 44 KiB, as on QEMU, where it was sized (blinky with
-/// 16 KiB of guest memory). The native stack gets the rest of RAM (memory.x).
+/// stacks, stores): 160 KiB, room for three apps side by side (a device app
+/// with its drivers takes ~33 KiB, blinky ~20 KiB; measured on QEMU). The
+/// firmware is given 256 KiB of the RP2350's 520 KiB (memory.x); the native
+/// stack gets what the heap and statics leave.
 const HEAP_SIZE: usize = match settings::HEAP {
     Some(bytes) => bytes,
-    None => 44 * 1024,
+    None => 160 * 1024,
 };
 
 #[unsafe(link_section = ".uninit.belljar_heap")]
