@@ -15,14 +15,21 @@ use belljar_supervisor::{Platform, Settings, Supervisor, install_factory};
 use belljar_update::sim_flash::SimFlash;
 use belljar_update::{Config, Slots};
 
-/// The simulator seen by the supervisor.
-struct Listening {
-    sim: Sim,
-    listener: TcpListener,
-    link: RefCell<Option<TcpStream>>,
+/// An update link to the simulated device: the bytes that came in so far,
+/// and a way out.
+pub trait Link {
+    /// Takes waiting bytes into `buf`; 0 when none are waiting.
+    fn try_read(&self, buf: &mut [u8]) -> usize;
+    fn write(&self, bytes: &[u8]);
 }
 
-impl Platform for Listening {
+/// The simulator seen by the supervisor, its update link on `link`.
+pub struct SimDevice<L> {
+    pub sim: Sim,
+    pub link: L,
+}
+
+impl<L: Link> Platform for SimDevice<L> {
     type Board = SimBoard;
 
     fn board(&self, app: &str) -> SimBoard {
@@ -33,42 +40,65 @@ impl Platform for Listening {
         self.sim.sleep_ms(ms).await
     }
 
-    /// Polls the link every millisecond of (real-time) virtual time.
+    /// Polls the link every millisecond of virtual time.
     async fn receive(&self, buf: &mut [u8]) -> usize {
         loop {
-            {
-                let mut link = self.link.borrow_mut();
-                if link.is_none()
-                    && let Ok((stream, _)) = self.listener.accept()
-                {
-                    let _ = stream.set_nonblocking(true);
-                    *link = Some(stream);
-                }
-                if let Some(stream) = link.as_mut() {
-                    match stream.read(buf) {
-                        Ok(0) => *link = None,
-                        Ok(n) => return n,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                        Err(_) => *link = None,
-                    }
-                }
+            let n = self.link.try_read(buf);
+            if n > 0 {
+                return n;
             }
             self.sim.sleep_ms(1).await;
         }
     }
 
     fn send(&self, bytes: &[u8]) {
-        if let Some(stream) = self.link.borrow_mut().as_mut() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.write_all(bytes);
-            let _ = stream.set_nonblocking(true);
-        }
+        self.link.write(bytes);
     }
 
     fn log(&self, line: std::fmt::Arguments<'_>) {
         let line = line.to_string();
         let line = line.strip_prefix("supervisor: ").unwrap_or(&line);
         self.sim.note("supervisor", line);
+    }
+}
+
+/// A TCP update link: the first connection accepted, then the next when it
+/// drops.
+struct Tcp {
+    listener: TcpListener,
+    stream: RefCell<Option<TcpStream>>,
+}
+
+impl Link for Tcp {
+    fn try_read(&self, buf: &mut [u8]) -> usize {
+        let mut stream = self.stream.borrow_mut();
+        if stream.is_none()
+            && let Ok((accepted, _)) = self.listener.accept()
+        {
+            let _ = accepted.set_nonblocking(true);
+            *stream = Some(accepted);
+        }
+        let Some(s) = stream.as_mut() else { return 0 };
+        match s.read(buf) {
+            Ok(0) => {
+                *stream = None;
+                0
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(_) => {
+                *stream = None;
+                0
+            }
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        if let Some(stream) = self.stream.borrow_mut().as_mut() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.write_all(bytes);
+            let _ = stream.set_nonblocking(true);
+        }
     }
 }
 
@@ -125,10 +155,12 @@ pub fn listen(sim: Sim, address: &str, key: &VerifyingKey, factory: Option<&[u8]
     let runtime = Runtime::<SimBoard>::new()
         .map_err(anyhow::Error::from)
         .context("cannot create the engine")?;
-    let platform = Listening {
+    let platform = SimDevice {
         sim: sim.clone(),
-        listener,
-        link: RefCell::new(None),
+        link: Tcp {
+            listener,
+            stream: RefCell::new(None),
+        },
     };
     let supervisor = Supervisor::new(platform, runtime, slots, key, settings);
     let task: Task<'_, ()> = Box::pin(async {
