@@ -5,11 +5,8 @@ mod common;
 
 use std::cell::Cell;
 
-use belljar_package::verify;
 use belljar_update::frame::{Decoder, MAX_FRAME, encode_vec};
-use belljar_update::host::{Step, Upload};
 use belljar_update::proto::{DeviceMsg, ErrorCode, HostMsg, MAX_CHUNK, Mode, Reject};
-use belljar_update::{Receiver, Slots};
 use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
