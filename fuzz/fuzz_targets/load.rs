@@ -67,10 +67,10 @@ fn load(package: &[u8], policy: &Policy<'_>) -> bool {
 /// size), then a boot: the supervisor reads the image and loads it.
 fn boot_tampered_slot(data: &[u8]) {
     let mut flash = BASE.clone();
-    let slots = Slots::open(&mut flash, CFG).unwrap();
-    let active = slots.active().unwrap();
-    let slot = slots.slot_range(active.image.slot);
-    drop(slots);
+    let slot = {
+        let slots = Slots::open(&mut flash, CFG).unwrap();
+        slots.slot_range(slots.active().unwrap().image.slot)
+    };
     flash.erase(slot.start, slot.end).unwrap();
     let n = data.len().min((slot.end - slot.start) as usize);
     let mut bytes = data[..n].to_vec();
