@@ -9,3 +9,4 @@ pub mod package;
 pub mod push;
 pub mod qemu;
 pub mod run;
+pub mod wave_call;

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use belljar_host::Grants;
 use belljar_host::runtime::{App, Exit, Running, Runtime};
 use belljar_sim::{Press, Sim, SimBoard, SimConfig, Task, UartInput, time_limit_exit};
-use wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::{Func, Val};
 
 use crate::guest::Source;
@@ -294,8 +293,7 @@ pub fn unescape(s: &str) -> Result<Vec<u8>> {
 /// `belljar call`: invokes `export(args)` written in WAVE and returns the
 /// results in WAVE.
 pub fn call(app: &mut SimApp, expr: &str) -> Result<Vec<String>> {
-    let call = UntypedFuncCall::parse(expr)
-        .map_err(|e| anyhow!("cannot parse `{expr}`: {e} (expected e.g. run(some(\"Kevin\")))"))?;
+    let call = crate::wave_call::parse(expr)?;
     let name = call.name().to_string();
     let func = app
         .running
@@ -303,9 +301,7 @@ pub fn call(app: &mut SimApp, expr: &str) -> Result<Vec<String>> {
         .with_context(|| format!("the component exports no function `{name}`"))?;
     let ty = func.ty(app.running.store());
     let param_types: Vec<_> = ty.params().map(|(_, t)| t).collect();
-    let params: Vec<Val> = call
-        .to_wasm_params(&param_types)
-        .map_err(|e| anyhow!("arguments of `{name}` do not match its type: {e}"))?;
+    let params: Vec<Val> = crate::wave_call::params(&call, &param_types)?;
     let mut results = vec![Val::Bool(false); ty.results().len()];
     app.call(func, &params, &mut results)
         .map_err(|exit| anyhow!("{exit}"))?;

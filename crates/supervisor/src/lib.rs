@@ -140,6 +140,37 @@ pub fn install_factory<F: NorFlash>(
     Ok(header)
 }
 
+/// Why [`load_verified`] loaded nothing.
+#[derive(Debug)]
+pub enum NotLoaded<E> {
+    /// The package was refused; `load` was not called.
+    Unverified(belljar_package::Error),
+    /// The package verified; `load` failed on its payload.
+    Load {
+        app: alloc::string::String,
+        error: E,
+    },
+}
+
+/// Verification before load, the only way the supervisor hands bytes to
+/// Wasmtime: `load` (the deserializer) is called only if `package` verifies
+/// under `policy`, with exactly the payload just verified, and at most once.
+/// The fuzz target `load` (fuzz/) counts its calls on arbitrary bytes.
+pub fn load_verified<'p, T, E>(
+    package: &'p [u8],
+    policy: &Policy<'_>,
+    load: impl FnOnce(&'p [u8]) -> Result<T, E>,
+) -> Result<(Header, T), NotLoaded<E>> {
+    let verified = belljar_package::verify(package, policy).map_err(NotLoaded::Unverified)?;
+    match load(verified.payload) {
+        Ok(loaded) => Ok((verified.header, loaded)),
+        Err(error) => Err(NotLoaded::Load {
+            app: verified.header.app,
+            error,
+        }),
+    }
+}
+
 /// Why the app stopped running.
 enum Switch {
     /// A verified package was installed: boot it.
@@ -357,26 +388,24 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
         }
     }
 
-    /// Verification before load: only a package that verifies reaches the
-    /// deserializer, and what is deserialized is the bytes just verified.
+    /// Verification before load (see [`load_verified`]), into this runtime.
     fn load(&self, package: &[u8]) -> Result<(Header, App<P::Board>), ()> {
-        let verified = match belljar_package::verify(package, &self.policy()) {
-            Ok(verified) => verified,
-            Err(e) => {
+        // SAFETY: `load_verified` hands over only the payload of a package
+        // signed by the key built into this firmware, whose hash, target and
+        // engine were checked.
+        let loaded = load_verified(package, &self.policy(), |payload| unsafe {
+            self.runtime.load_copied(payload)
+        });
+        match loaded {
+            Ok(loaded) => Ok(loaded),
+            Err(NotLoaded::Unverified(e)) => {
                 self.platform
                     .log(format_args!("supervisor: the package does not verify: {e}"));
-                return Err(());
+                Err(())
             }
-        };
-        // SAFETY: the payload is covered by a signature from the key built
-        // into this firmware, and its hash, target and engine were checked.
-        match unsafe { self.runtime.load_copied(verified.payload) } {
-            Ok(app) => Ok((verified.header, app)),
-            Err(e) => {
-                self.platform.log(format_args!(
-                    "supervisor: cannot load {}: {e}",
-                    verified.header.app
-                ));
+            Err(NotLoaded::Load { app, error }) => {
+                self.platform
+                    .log(format_args!("supervisor: cannot load {app}: {error}"));
                 Err(())
             }
         }

@@ -5,11 +5,8 @@ mod common;
 
 use std::cell::Cell;
 
-use belljar_package::verify;
 use belljar_update::frame::{Decoder, MAX_FRAME, encode_vec};
-use belljar_update::host::{Step, Upload};
 use belljar_update::proto::{DeviceMsg, ErrorCode, HostMsg, MAX_CHUNK, Mode, Reject};
-use belljar_update::{Receiver, Slots};
 use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -194,22 +191,6 @@ fn a_single_bit_flip_anywhere_in_a_frame_is_never_yielded() {
     assert!(cases.get() >= 128);
 }
 
-/// What happens to the device between two checks.
-#[derive(Clone, Debug)]
-enum Action {
-    /// The next message of an honest host uploading B (it follows the replies
-    /// to its own messages).
-    Honest,
-    /// Any message, biased towards B's length, hash and offsets.
-    Msg(Box<HostMsg>),
-    /// The device resets (and boots).
-    Reset,
-    /// The power goes during the flash operation after `after` more.
-    Cut { after: u8, done: u16 },
-    /// The supervisor reports that the app on trial trapped.
-    Fail,
-}
-
 fn actions(b: &[u8]) -> impl Strategy<Value = Vec<Action>> {
     let len = b.len() as u32;
     let sha: [u8; 32] = Sha256::digest(b).into();
@@ -274,82 +255,13 @@ fn no_message_sequence_touches_the_active_app() {
     runner(256)
         .run(&actions(&b), |actions| {
             cases.set(cases.get() + 1);
-            let mut slots = Slots::open(base.clone(), CFG).unwrap();
-            let active = slots.state().active;
-            let mut rx = Receiver::new();
-            let mut device = Decoder::<HostMsg>::new();
-            let mut host = Decoder::<DeviceMsg>::new();
-            let mut honest = Upload::new(&b, Mode::Install);
-            let mut honest_next = honest.begin();
-            let mut honest_done = false;
-            for action in actions {
+            let mut device = Device::new(&base, &a, &b, &policy);
+            for action in &actions {
                 steps.set(steps.get() + 1);
-                let mut reset = false;
-                match action {
-                    Action::Honest | Action::Msg(_) => {
-                        let msg = match &action {
-                            Action::Msg(msg) => (**msg).clone(),
-                            _ => honest_next.clone(),
-                        };
-                        // Over the wire and back, as real frame bytes.
-                        let msg = device
-                            .feed(&mut encode_vec(&msg).unwrap().as_slice())
-                            .unwrap();
-                        let reply = rx.handle(&msg, &mut slots, &policy);
-                        let reply = host
-                            .feed(&mut encode_vec(&reply).unwrap().as_slice())
-                            .unwrap();
-                        if let DeviceMsg::Installed { .. } = reply {
-                            installs.set(installs.get() + 1);
-                        }
-                        if let (Action::Honest, false) = (&action, honest_done) {
-                            honest_next = match honest.on_reply(&reply) {
-                                Step::Send(next) => next,
-                                // Installed: the host is done and only says Hello.
-                                Step::Done(_) => {
-                                    honest_done = true;
-                                    HostMsg::Hello
-                                }
-                                Step::Failed(_) => {
-                                    honest = Upload::new(&b, Mode::Install);
-                                    honest.begin()
-                                }
-                            };
-                        }
-                    }
-                    Action::Reset => reset = true,
-                    Action::Cut { after, done } => {
-                        let mut flash = slots.into_inner();
-                        flash.cut_power(u64::from(after), done);
-                        slots = Slots::open(flash, CFG).unwrap();
-                    }
-                    Action::Fail => {
-                        let _ = slots.report_failure();
-                    }
-                }
-                if reset || slots.flash().power_lost() {
-                    let mut flash = slots.into_inner();
-                    flash.reboot();
-                    slots = Slots::open(flash, CFG).unwrap();
-                    rx = Receiver::new();
-                    let choice = slots.boot().unwrap().unwrap();
-                    let bytes = &slots.flash().memory()
-                        [choice.range.start as usize..choice.range.end as usize];
-                    prop_assert!(verify(bytes, &policy).is_ok());
-                    if choice.trial {
-                        trials.set(trials.get() + 1);
-                        prop_assert_eq!(bytes, &b[..]);
-                    } else {
-                        prop_assert_eq!(bytes, &a[..]);
-                    }
-                }
-                prop_assert_eq!(slots.state().active, active);
-                let range = slots.active().unwrap().range;
-                prop_assert_eq!(
-                    &slots.flash().memory()[range.start as usize..range.end as usize],
-                    &a[..]
-                );
+                device.apply(action).map_err(TestCaseError::fail)?;
             }
+            installs.set(installs.get() + device.installs);
+            trials.set(trials.get() + device.trials);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -1,6 +1,8 @@
-//! Shared by the integration tests: real signed packages, a device on a
-//! simulated NOR flash, and a link that carries every message as real frame
-//! bytes through both decoders.
+//! Shared by the integration tests and the fuzz targets (fuzz/ compiles this
+//! file too): real signed packages, a device on a simulated NOR flash, a
+//! link that carries every message as real frame bytes through both
+//! decoders, and [`Device`], which applies arbitrary [`Action`]s to a device
+//! whose confirmed app must survive them all.
 #![allow(dead_code)]
 
 use belljar_package::ed25519_dalek::{SigningKey, VerifyingKey};
@@ -199,4 +201,166 @@ pub fn install(flash: &mut Flash, pkg: &[u8]) {
     let choice = slots.boot().unwrap().unwrap();
     assert!(choice.trial);
     assert!(slots.confirm().unwrap());
+}
+
+/// What happens to the device between two checks of [`Device::apply`].
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// The next message of an honest host uploading B (it follows the replies
+    /// to its own messages).
+    Honest,
+    /// Any message.
+    Msg(Box<HostMsg>),
+    /// The device resets (and boots).
+    Reset,
+    /// The power goes during the flash operation after `after` more.
+    Cut { after: u8, done: u16 },
+    /// The supervisor reports that the app on trial trapped.
+    Fail,
+}
+
+/// A device with app A confirmed, a host that may upload B honestly, and
+/// whatever else [`Action`]s do to it.
+pub struct Device<'p> {
+    a: &'p [u8],
+    b: &'p [u8],
+    policy: &'p Policy<'p>,
+    /// `None` only while [`Device::reopen`] has the flash.
+    slots: Option<Slots<Flash>>,
+    active: Option<belljar_update::Image>,
+    rx: Receiver,
+    device: Decoder<HostMsg>,
+    host: Decoder<DeviceMsg>,
+    honest: Upload<'p>,
+    honest_next: HostMsg,
+    honest_done: bool,
+    /// Uploads that reached `Installed`.
+    pub installs: u32,
+    /// Boots of B on trial.
+    pub trials: u32,
+}
+
+impl<'p> Device<'p> {
+    /// `base` holds A confirmed; `b` is the package the honest host uploads.
+    pub fn new(base: &Flash, a: &'p [u8], b: &'p [u8], policy: &'p Policy<'p>) -> Self {
+        let slots = Slots::open(base.clone(), CFG).unwrap();
+        let active = slots.state().active;
+        let honest = Upload::new(b, Mode::Install);
+        let honest_next = honest.begin();
+        Device {
+            a,
+            b,
+            policy,
+            slots: Some(slots),
+            active,
+            rx: Receiver::new(),
+            device: Decoder::new(),
+            host: Decoder::new(),
+            honest,
+            honest_next,
+            honest_done: false,
+            installs: 0,
+            trials: 0,
+        }
+    }
+
+    /// Does `f` to the flash, then opens the slots on it again.
+    fn reopen(&mut self, f: impl FnOnce(&mut Flash)) -> Result<(), String> {
+        let mut flash = self.slots.take().expect("slots").into_inner();
+        f(&mut flash);
+        self.slots = Some(Slots::open(flash, CFG).map_err(|e| format!("{e:?}"))?);
+        Ok(())
+    }
+
+    fn slots(&self) -> &Slots<Flash> {
+        self.slots.as_ref().expect("slots")
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots<Flash> {
+        self.slots.as_mut().expect("slots")
+    }
+
+    /// Applies `action`, then checks that A is still the confirmed app,
+    /// byte for byte, and that a boot only ever picks A or B (verified).
+    pub fn apply(&mut self, action: &Action) -> Result<(), String> {
+        let mut reset = false;
+        match action {
+            Action::Honest | Action::Msg(_) => {
+                let msg = match action {
+                    Action::Msg(msg) => (**msg).clone(),
+                    _ => self.honest_next.clone(),
+                };
+                // Over the wire and back, as real frame bytes.
+                let msg = self
+                    .device
+                    .feed(&mut encode_vec(&msg).unwrap().as_slice())
+                    .ok_or("a frame did not decode")?;
+                let reply = self
+                    .rx
+                    .handle(&msg, self.slots.as_mut().expect("slots"), self.policy);
+                let reply = self
+                    .host
+                    .feed(&mut encode_vec(&reply).unwrap().as_slice())
+                    .ok_or("a reply frame did not decode")?;
+                if let DeviceMsg::Installed { .. } = reply {
+                    self.installs += 1;
+                }
+                if let (Action::Honest, false) = (action, self.honest_done) {
+                    self.honest_next = match self.honest.on_reply(&reply) {
+                        Step::Send(next) => next,
+                        // Installed: the host is done and only says Hello.
+                        Step::Done(_) => {
+                            self.honest_done = true;
+                            HostMsg::Hello
+                        }
+                        Step::Failed(_) => {
+                            self.honest = Upload::new(self.b, Mode::Install);
+                            self.honest.begin()
+                        }
+                    };
+                }
+            }
+            Action::Reset => reset = true,
+            Action::Cut { after, done } => {
+                self.reopen(|flash| flash.cut_power(u64::from(*after), *done))?;
+            }
+            Action::Fail => {
+                let _ = self.slots_mut().report_failure();
+            }
+        }
+        if reset || self.slots().flash().power_lost() {
+            self.reopen(Flash::reboot)?;
+            self.rx = Receiver::new();
+            let choice = self
+                .slots_mut()
+                .boot()
+                .map_err(|e| format!("boot: {e:?}"))?
+                .ok_or("nothing to boot")?;
+            let bytes = &self.slots().flash().memory()
+                [choice.range.start as usize..choice.range.end as usize];
+            if belljar_package::verify(bytes, self.policy).is_err() {
+                return Err("the boot choice does not verify".into());
+            }
+            if choice.trial {
+                if bytes != self.b {
+                    return Err("a trial boot of something other than B".into());
+                }
+            } else if bytes != self.a {
+                return Err("a confirmed boot of something other than A".into());
+            }
+            self.trials += u32::from(choice.trial);
+        }
+        if self.slots().state().active != self.active {
+            return Err(format!(
+                "the active slot changed: {:?} -> {:?}",
+                self.active,
+                self.slots().state().active
+            ));
+        }
+        let range = self.slots().active().ok_or("no active app")?.range;
+        if self.slots().flash().memory()[range.start as usize..range.end as usize] != *self.a {
+            return Err("the active app's bytes changed".into());
+        }
+        Ok(())
+    }
 }
