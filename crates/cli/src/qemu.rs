@@ -231,7 +231,7 @@ pub struct Devices {
 impl Devices {
     /// QEMU's command-line arguments for the devices, and the temperature
     /// (milli-degrees) each `tmp105` must be given over QMP.
-    fn args(&self, scratch: &Path) -> Result<(Vec<String>, Vec<(String, i64)>)> {
+    fn args(&self, scratch: &Path) -> Result<(Vec<String>, Vec<Temperature>)> {
         let mut args = Vec::new();
         let mut temperatures = Vec::new();
         for (n, spec) in self.i2c.iter().enumerate() {
@@ -279,6 +279,9 @@ impl Devices {
         Ok((args, temperatures))
     }
 }
+
+/// A `tmp105`'s QOM id and the milli-degrees to set it to.
+type Temperature = (String, i64);
 
 /// QEMU wants an EEPROM's backing file to be exactly the part's size: an
 /// absent file becomes an erased part (0xff), a shorter one is padded.
