@@ -442,13 +442,9 @@ fn a_fiber_stack_overflow_is_caught_by_the_stack_limit_and_names_the_app() {
     );
 }
 
-/// The per-app resource limits hold on the Cortex-M33 as on the simulator:
-/// `memory.grow` past 64 KiB gives -1 (the app sees it and says so on pin
-/// 24), an app asking for more memory than allowed fails to instantiate with
-/// the limit named, and blinky beside them keeps its timeline.
-#[test]
-fn app_memory_limits_hold_on_the_cortex_m33() {
-    let grower = r#"
+/// Grows its 1 KiB memory by 31 KiB (pin 24 high if that worked), then
+/// past 64 KiB (pin 24 low if that was refused, as it must be).
+const GROWER: &str = r#"
 (component
   (import "embedded:platform/gpio" (instance $gpio
     (export "set-high" (func (param "pin" u32)))
@@ -468,6 +464,24 @@ fn app_memory_limits_hold_on_the_cortex_m33() {
     (export "high" (func $high)) (export "low" (func $low))))))
   (func (export "run") (canon lift (core func $i "run"))))
 "#;
+
+/// A component written as WAT, precompiled for the Cortex-M33 into `dir`.
+fn wat_cwasm(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.wat"));
+    std::fs::write(&path, text).unwrap();
+    let component = belljar_cli::guest::component_bytes(&path).unwrap();
+    let bytes = belljar_build::precompile(&component, belljar_profile::Target::Pulley32).unwrap();
+    let out = dir.join(format!("{name}.pulley32.cwasm"));
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+/// The per-app resource limits hold on the Cortex-M33 as on the simulator:
+/// `memory.grow` past 64 KiB gives -1 (the app sees it and says so on pin
+/// 24), an app asking for more memory than allowed fails to instantiate with
+/// the limit named, and blinky beside them keeps its timeline.
+#[test]
+fn app_memory_limits_hold_on_the_cortex_m33() {
     let big = r#"
 (component
   (core module $m (memory 2 (pagesize 65536)) (func (export "run")))
@@ -475,19 +489,9 @@ fn app_memory_limits_hold_on_the_cortex_m33() {
   (func (export "run") (canon lift (core func $i "run"))))
 "#;
     let dir = tempfile::tempdir().unwrap();
-    let cwasm = |name: &str, text: &str| {
-        let path = dir.path().join(format!("{name}.wat"));
-        std::fs::write(&path, text).unwrap();
-        let component = belljar_cli::guest::component_bytes(&path).unwrap();
-        let bytes =
-            belljar_build::precompile(&component, belljar_profile::Target::Pulley32).unwrap();
-        let out = dir.path().join(format!("{name}.pulley32.cwasm"));
-        std::fs::write(&out, bytes).unwrap();
-        out
-    };
     let blinky = qemu::build_guest(&guest_dir("blinky")).unwrap();
-    let grower = cwasm("grower", grower);
-    let big = cwasm("big", big);
+    let grower = wat_cwasm(dir.path(), "grower", GROWER);
+    let big = wat_cwasm(dir.path(), "big", big);
     let elf = qemu::build_firmware(
         &[blinky.as_path(), grower.as_path(), big.as_path()],
         &settings(1500),
@@ -511,4 +515,26 @@ fn app_memory_limits_hold_on_the_cortex_m33() {
     );
     let (_, sim) = run_for("blinky", 1500, SimConfig::default());
     assert_equivalent(&pairs(&sim), &lines_of(console, "blinky"), 1);
+}
+
+/// An app cannot take the heap the host and the other apps need: on a small
+/// heap its growth is refused (-1) although its own limit would allow it,
+/// and the board carries on.
+#[test]
+fn an_apps_growth_leaves_the_shared_heap_its_reserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let grower = wat_cwasm(dir.path(), "grower", GROWER);
+    let mut s = settings(500);
+    s.heap = Some(64 * 1024);
+    let elf = qemu::build_firmware(&[grower.as_path()], &s).unwrap();
+    let device = qemu::boot(&elf, b"", false).unwrap();
+    let console = &device.console;
+    assert_eq!(device.status, 0, "{console}");
+    // Both growths refused: only the second check's pin write happens.
+    assert_eq!(
+        timeline(console),
+        [(0, "gpio.set-low(24)  pin 24 = low".to_string())],
+        "{console}"
+    );
+    assert!(console.contains(" 0 failed)"), "{console}");
 }

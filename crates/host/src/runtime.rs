@@ -70,8 +70,51 @@ impl Default for AppResources {
 /// Which limit stopped an app's growth, for the error message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LimitHit {
-    Memory { desired: usize, limit: usize },
-    Table { desired: usize, limit: usize },
+    Memory {
+        desired: usize,
+        limit: usize,
+    },
+    Table {
+        desired: usize,
+        limit: usize,
+    },
+    /// The shared heap could not give the growth and keep
+    /// [`HEAP_RESERVE`] for the host and the other apps.
+    Heap {
+        growth: usize,
+        free: usize,
+    },
+}
+
+/// Bytes of the shared heap no app's growth may take: the host, the update
+/// agent and the other apps' next allocations live there.
+pub const HEAP_RESERVE: usize = 8 * 1024;
+
+/// The board's free heap, if it has one to share (0: no hook).
+static FREE_HEAP: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// A board whose apps share one fixed heap (every firmware) tells the host
+/// how much of it is free: an app's memory or table growth that would leave
+/// less than [`HEAP_RESERVE`] is refused the WebAssembly way (-1), so one
+/// app cannot take the heap the others and the host need.
+pub fn share_heap(free: fn() -> usize) {
+    FREE_HEAP.store(free as usize, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the shared heap can give `growth` more bytes; `Err(free)` if not.
+fn heap_allows(growth: usize) -> Result<(), usize> {
+    let hook = FREE_HEAP.load(core::sync::atomic::Ordering::Relaxed);
+    if hook == 0 {
+        return Ok(());
+    }
+    // SAFETY: only `share_heap` stores it, from a `fn() -> usize`.
+    let free: fn() -> usize = unsafe { core::mem::transmute(hook) };
+    let free = free();
+    if growth.saturating_add(HEAP_RESERVE) <= free {
+        Ok(())
+    } else {
+        Err(free)
+    }
 }
 
 /// [`AppResources`] as Wasmtime's resource limiter, kept in the store.
@@ -85,16 +128,21 @@ pub(crate) struct Limiter {
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let limit = self.resources.memory;
-        let ok = desired <= limit;
-        if !ok {
+        if desired > limit {
             self.hit = Some(LimitHit::Memory { desired, limit });
+            return Ok(false);
         }
-        Ok(ok)
+        let growth = desired.saturating_sub(current);
+        if let Err(free) = heap_allows(growth) {
+            self.hit = Some(LimitHit::Heap { growth, free });
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn table_growing(
@@ -605,6 +653,11 @@ fn classify<B>(store: &Store<Host<B>>, error: wasmtime::Error) -> Exit {
             LimitHit::Table { desired, limit } => format!(
                 "the app asks for a table of {desired} elements; an app may have {limit} \
                  on this board (Limits::resources.table_elements)"
+            ),
+            LimitHit::Heap { growth, free } => format!(
+                "the app asks for {growth} more bytes of memory but the board's heap has \
+                 {free} free, of which {HEAP_RESERVE} stay for the host and the other apps; \
+                 give the firmware a larger heap (BELLJAR_HEAP) or the app less memory"
             ),
         };
         (TrapKind::Host, message)

@@ -137,6 +137,8 @@ pub fn init(memory: &'static mut [MaybeUninit<u8>]) {
         "belljar_device::heap::init called twice"
     );
     HEAP.size.store(memory.len(), Relaxed);
+    // Apps' memory growth may not take what the host and the others need.
+    belljar_host::runtime::share_heap(free);
     // SAFETY: the region is 'static, exclusively ours, and handed over once.
     unsafe { HEAP.heap.init(memory.as_mut_ptr() as usize, memory.len()) }
 }
@@ -145,6 +147,12 @@ pub fn init(memory: &'static mut [MaybeUninit<u8>]) {
 /// bytes in use now.
 pub fn start_window() {
     HEAP.window_peak.store(HEAP.in_use.load(Relaxed), Relaxed);
+}
+
+/// Bytes of the heap not in use (before the allocator's own overhead).
+pub fn free() -> usize {
+    let stats = HEAP.stats();
+    stats.size.saturating_sub(stats.in_use)
 }
 
 /// The heap's figures so far.
