@@ -32,6 +32,7 @@ static SIGNED: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
         analog: vec![0, 1],
         i2c: vec![("i2c0".into(), 0x3c)],
         spi: vec!["spi0".into()],
+        memory: Some(16 * 1024),
     };
     out.push(sign(&header, &body, &key()));
     // Signed, but refused by the policy: another engine.
