@@ -29,6 +29,14 @@ fn infos(trace: &[belljar_sim::TraceLine]) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The `gpio.*` lines of a timeline, with their times.
+fn gpio_lines(trace: &[belljar_sim::TraceLine]) -> Vec<(u64, String)> {
+    pairs(trace)
+        .into_iter()
+        .filter(|(_, t)| t.starts_with("gpio."))
+        .collect()
+}
+
 #[test]
 fn thermometer_reports_the_sensor_through_the_unmodified_lm75_driver() {
     let config = SimConfig {
@@ -72,12 +80,8 @@ fn thermometer_follows_a_ramp_and_switches_the_led_above_30_c() {
             "temperature 35.0 C"
         ]
     );
-    let led: Vec<(u64, String)> = pairs(&trace)
-        .into_iter()
-        .filter(|(_, t)| t.starts_with("gpio."))
-        .collect();
     assert_eq!(
-        led,
+        gpio_lines(&trace),
         [
             (0, "gpio.set-low(25)  pin 25 = low".to_string()),
             (1000, "gpio.set-low(25)  pin 25 = low".to_string()),
@@ -167,12 +171,8 @@ fn an_edge_wait_sleeps_without_burning_fuel() {
     };
     let mut app = start("button-wait", config);
     app.run();
-    let led: Vec<(u64, String)> = pairs(&app.board().trace())
-        .into_iter()
-        .filter(|(_, t)| t.starts_with("gpio."))
-        .collect();
     assert_eq!(
-        led,
+        gpio_lines(&app.board().trace()),
         [
             (1000, "gpio.set-high(25)  pin 25 = high".to_string()),
             (40_000, "gpio.set-low(25)  pin 25 = low".to_string()),
