@@ -88,6 +88,11 @@ struct Figures {
     instantiate: u64,
     host_call: f64,
     ram_given: u64,
+    /// Total RAM of blinky + uart-echo minus blinky's alone (current
+    /// firmware only: the older ones take one guest).
+    second_app: Option<u64>,
+    /// The blinky `.cwasm` signed as a package (header + signature).
+    package: u64,
 }
 
 impl Figures {
@@ -97,10 +102,12 @@ impl Figures {
     }
 }
 
-/// The two guests a configuration runs: blinky (3 s) and hostcall.
+/// The guests a configuration runs: blinky (3 s), hostcall, and uart-echo
+/// beside blinky.
 struct Guests {
     blinky: PathBuf,
     hostcall: PathBuf,
+    uart_echo: PathBuf,
 }
 
 fn repo() -> PathBuf {
@@ -129,6 +136,7 @@ fn build_guests(config: &Config) -> Guests {
     Guests {
         blinky: guest_cwasm("blinky", config.memory, config.name),
         hostcall: guest_cwasm("hostcall", config.memory, config.name),
+        uart_echo: guest_cwasm("uart-echo", config.memory, config.name),
     }
 }
 
@@ -171,10 +179,39 @@ fn current_firmware(cwasm: &Path, settings: &FirmwareSettings) -> PathBuf {
     qemu::build_firmware(&[cwasm], settings).unwrap()
 }
 
+/// The size of `cwasm` signed as a package, as `belljar sign` makes it
+/// (blinky's capabilities: gpio and timing, pin 25).
+fn signed_len(cwasm: &[u8]) -> u64 {
+    let key = belljar_package::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let mut header =
+        belljar_package::Header::for_payload(Target::Pulley32, "blinky", "blinky", 1, cwasm);
+    header.capabilities.interfaces = vec![
+        "embedded:platform/gpio".into(),
+        "embedded:platform/timing".into(),
+    ];
+    header.capabilities.outputs = vec![25];
+    belljar_package::sign(&header, cwasm, &key).len() as u64
+}
+
+/// Heap and main stack peaks of blinky and uart-echo together on the
+/// current firmware's defaults, minus `alone` (blinky's; the static RAM is
+/// the same firmware's).
+fn second_app(guests: &Guests, settings: &FirmwareSettings, alone: u64) -> u64 {
+    let elf = qemu::build_firmware(&[&guests.blinky, &guests.uart_echo], settings).unwrap();
+    let out = qemu::boot(&elf, b"", false).unwrap();
+    assert_eq!(out.status, 0, "{}", out.console);
+    let memory = memory_line(&out.console);
+    let heap = number_after(memory, "memory: heap peak");
+    let stack = number_after(memory, "), stack peak");
+    (heap + stack).saturating_sub(alone)
+}
+
 fn measure(config: &Config, guests: &Guests, build: &Build) -> Figures {
     // Blinky for 3 s: memory, flash, boot.
+    let cwasm = std::fs::read(&guests.blinky).unwrap();
     let mut f = Figures {
-        cwasm: std::fs::metadata(&guests.blinky).unwrap().len(),
+        cwasm: cwasm.len() as u64,
+        package: signed_len(&cwasm),
         ..Figures::default()
     };
     let elf = build(&guests.blinky, &config.settings(Some(3000)));
@@ -378,7 +415,12 @@ fn main() {
         fiber_stack: Some(16 * 1024),
     };
     let belljar_guests = build_guests(&belljar);
-    let b = measure(&belljar, &belljar_guests, &current_firmware);
+    let mut b = measure(&belljar, &belljar_guests, &current_firmware);
+    b.second_app = Some(second_app(
+        &belljar_guests,
+        &belljar.settings(Some(3000)),
+        b.heap_peak + b.stack_peak,
+    ));
     // The same .cwasm files and settings as belljar's, in the old firmware.
     let old = |commit| {
         let worktree = OldFirmware::add(commit);
@@ -392,16 +434,32 @@ fn main() {
 
     let figures = [&b, &y, &p, &s];
     println!(
-        "| blinky on QEMU mps2-an505 (Cortex-M33) | belljar | sync ({SYNC_COMMIT}) | belljar / sync | before peripherals ({PERIPHERALS_COMMIT}) | belljar / before | seed-style baseline | belljar / baseline |"
+        "| blinky on QEMU mps2-an505 (Cortex-M33) | target | belljar | sync ({SYNC_COMMIT}) | belljar / sync | before peripherals ({PERIPHERALS_COMMIT}) | belljar / before | seed-style baseline | belljar / baseline |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     // One row: the figure of each configuration (`None`: the firmware has
-    // no such thing), shown with `show`.
+    // no such thing), shown with `show`; the issue's target, if it sets one.
+    let targets: &[(&str, &str)] = &[
+        ("flash (vectors + text + rodata + data)", "<= 300 KiB"),
+        ("total RAM used (static + heap + stack)", "<= 32 KiB"),
+        (
+            "RAM a second app adds (uart-echo beside blinky)",
+            "<= 12 KiB",
+        ),
+        (".cwasm", "<= 6 KiB"),
+        ("signed package", "<= 6 KiB"),
+        ("boot to first guest instruction", "<= 150000"),
+        ("host-call round trip (instructions)", "<= 1000"),
+    ];
     let row = |name: &str, get: &dyn Fn(&Figures) -> Option<f64>, show: &dyn Fn(f64) -> String| {
         let [b, y, p, s] = figures.map(get);
         let cell = |v: Option<f64>| v.map_or("-".to_string(), show);
+        let target = targets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, t)| *t);
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {target} | {} | {} | {} | {} | {} | {} | {} |",
             cell(b),
             cell(y),
             ratio(b, y),
@@ -463,7 +521,13 @@ fn main() {
         &|f| Some(f.ram_given as f64),
         &kib,
     );
+    row(
+        "RAM a second app adds (uart-echo beside blinky)",
+        &|f| f.second_app.map(|v| v as f64),
+        &kib,
+    );
     row(".cwasm", &|f| Some(f.cwasm as f64), &bytes);
+    row("signed package", &|f| Some(f.package as f64), &bytes);
     row(
         "boot: engine (instructions)",
         &|f| Some(f.engine as f64),
@@ -481,6 +545,20 @@ fn main() {
         "host-call round trip (instructions)",
         &|f| Some(f.host_call),
         &count,
+    );
+
+    // Blinky's duty cycle: 4 host calls per 1 s period (set-high, delay,
+    // set-low, delay), each counted at the measured round trip.
+    let per_second = 4.0 * b.host_call;
+    println!();
+    println!(
+        "blinky's host-call overhead: 4 calls per second x {:.0} instructions = {:.0} \
+         instructions per second; at 150 MHz (RP2350, 1 instruction per cycle) {:.1} us, \
+         {:.4} % of the time",
+        b.host_call,
+        per_second,
+        per_second / 150.0,
+        per_second / 150e6 * 100.0
     );
 
     let i2c = measure_i2c(&belljar);

@@ -160,9 +160,9 @@ fn the_device_stops_a_runaway_guest_with_its_watchdog() {
 #[test]
 fn heap_exhaustion_while_instantiating_is_an_error_not_an_abort() {
     let mut s = settings(1000);
-    // Enough for the engine, the linker and the loaded component, not for
-    // the store and instance.
-    s.heap = Some(26 * 1024);
+    // Enough for the engine, the loaded and linked component (about
+    // 10 KiB), not for the store and instance (about 22 KiB more).
+    s.heap = Some(16 * 1024);
     let device = on_qemu("blinky", s, b"");
     assert_eq!(device.status, 1, "{}", device.console);
     assert!(device.console.contains("error:"), "{}", device.console);
@@ -170,7 +170,7 @@ fn heap_exhaustion_while_instantiating_is_an_error_not_an_abort() {
     assert!(
         device
             .console
-            .contains("the heap is full: it has 26624 bytes and a"),
+            .contains("the heap is full: it has 16384 bytes and a"),
         "{}",
         device.console
     );

@@ -586,7 +586,7 @@ impl<B: Board> Host<B> {
 }
 
 impl<B: Board> buses::Host for Host<B> {
-    async fn open_i2c(
+    fn open_i2c(
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<Resource<I2cHandle>, ErrorCode>> {
@@ -634,7 +634,7 @@ impl fmt::Display for OpenEvent<'_> {
 impl<B: Board> wasi_i2c::Host for Host<B> {}
 
 impl<B: Board> wasi_i2c::HostI2c for Host<B> {
-    async fn transaction(
+    fn transaction(
         &mut self,
         handle: Resource<I2cHandle>,
         address: u16,
@@ -650,7 +650,7 @@ impl<B: Board> wasi_i2c::HostI2c for Host<B> {
         self.i2c_call("transaction", &handle, address, ops)
     }
 
-    async fn read(
+    fn read(
         &mut self,
         handle: Resource<I2cHandle>,
         address: u16,
@@ -660,7 +660,7 @@ impl<B: Board> wasi_i2c::HostI2c for Host<B> {
         Ok(reads.map(|mut r| r.pop().unwrap_or_default()))
     }
 
-    async fn write(
+    fn write(
         &mut self,
         handle: Resource<I2cHandle>,
         address: u16,
@@ -670,7 +670,7 @@ impl<B: Board> wasi_i2c::HostI2c for Host<B> {
         Ok(reads.map(|_| ()))
     }
 
-    async fn write_read(
+    fn write_read(
         &mut self,
         handle: Resource<I2cHandle>,
         address: u16,
@@ -682,14 +682,14 @@ impl<B: Board> wasi_i2c::HostI2c for Host<B> {
         Ok(reads.map(|mut r| r.pop().unwrap_or_default()))
     }
 
-    async fn drop(&mut self, handle: Resource<I2cHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, handle: Resource<I2cHandle>) -> wasmtime::Result<()> {
         self.handles.close(handle.rep());
         Ok(())
     }
 }
 
 impl<B: Board> wasi_spi::Host for Host<B> {
-    async fn open(
+    fn open(
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<Resource<SpiHandle>, wasi_spi::Error>> {
@@ -720,7 +720,7 @@ impl<B: Board> wasi_spi::Host for Host<B> {
 }
 
 impl<B: Board> wasi_spi::HostSpiDevice for Host<B> {
-    async fn read(
+    fn read(
         &mut self,
         handle: Resource<SpiHandle>,
         len: u64,
@@ -732,7 +732,7 @@ impl<B: Board> wasi_spi::HostSpiDevice for Host<B> {
         }))
     }
 
-    async fn write(
+    fn write(
         &mut self,
         handle: Resource<SpiHandle>,
         data: Vec<u8>,
@@ -741,7 +741,7 @@ impl<B: Board> wasi_spi::HostSpiDevice for Host<B> {
         Ok(results.map(|_| ()))
     }
 
-    async fn transfer(
+    fn transfer(
         &mut self,
         handle: Resource<SpiHandle>,
         data: Vec<u8>,
@@ -753,7 +753,7 @@ impl<B: Board> wasi_spi::HostSpiDevice for Host<B> {
         }))
     }
 
-    async fn transaction(
+    fn transaction(
         &mut self,
         handle: Resource<SpiHandle>,
         operations: Vec<wasi_spi::Operation>,
@@ -770,14 +770,14 @@ impl<B: Board> wasi_spi::HostSpiDevice for Host<B> {
         self.spi_call("transaction", &handle, ops)
     }
 
-    async fn drop(&mut self, handle: Resource<SpiHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, handle: Resource<SpiHandle>) -> wasmtime::Result<()> {
         self.handles.close(handle.rep());
         Ok(())
     }
 }
 
 impl<B: Board> digital::Host for Host<B> {
-    async fn is_high(&mut self, pin: u32) -> wasmtime::Result<bool> {
+    fn is_high(&mut self, pin: u32) -> wasmtime::Result<bool> {
         let result = (|| {
             self.access.input("digital", pin)?;
             let input = self.board.input(pin).ok_or(Fault::NoSuchPin {
@@ -827,7 +827,7 @@ impl<B: Board> Host<B> {
 }
 
 impl<B: Board> pwm::Host for Host<B> {
-    async fn max_duty(&mut self, pin: u32) -> wasmtime::Result<u16> {
+    fn max_duty(&mut self, pin: u32) -> wasmtime::Result<u16> {
         let result = self.pwm_pin(pin).map(|pwm| {
             let max = pwm.max_duty_cycle();
             (max, Event::MaxDuty { pin, max })
@@ -835,7 +835,7 @@ impl<B: Board> pwm::Host for Host<B> {
         self.finish(result)
     }
 
-    async fn set_duty(&mut self, pin: u32, duty: u16) -> wasmtime::Result<()> {
+    fn set_duty(&mut self, pin: u32, duty: u16) -> wasmtime::Result<()> {
         let result = self.pwm_pin(pin).and_then(|pwm| {
             let max = pwm.max_duty_cycle();
             if duty > max {
@@ -852,7 +852,7 @@ impl<B: Board> pwm::Host for Host<B> {
 }
 
 impl<B: Board> analog::Host for Host<B> {
-    async fn read(&mut self, channel: u32) -> wasmtime::Result<u16> {
+    fn read(&mut self, channel: u32) -> wasmtime::Result<u16> {
         let result = self.analog_channel(channel).and_then(|adc| {
             let raw = adc.read().map_err(|_| Fault::Driver {
                 interface: "analog",
@@ -863,7 +863,7 @@ impl<B: Board> analog::Host for Host<B> {
         self.finish(result)
     }
 
-    async fn full_scale(&mut self, channel: u32) -> wasmtime::Result<u16> {
+    fn full_scale(&mut self, channel: u32) -> wasmtime::Result<u16> {
         let result = self.analog_channel(channel).map(|adc| {
             let raw = adc.full_scale();
             (raw, Event::FullScale { channel, raw })
@@ -871,7 +871,7 @@ impl<B: Board> analog::Host for Host<B> {
         self.finish(result)
     }
 
-    async fn reference_mv(&mut self, channel: u32) -> wasmtime::Result<u32> {
+    fn reference_mv(&mut self, channel: u32) -> wasmtime::Result<u32> {
         let result = self.analog_channel(channel).map(|adc| {
             let mv = adc.reference_mv();
             (mv, Event::ReferenceMv { channel, mv })

@@ -13,7 +13,19 @@ pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "device",
-        imports: { default: async | trappable },
+        // Only the imports that wait are async (they suspend the guest's
+        // fiber); every other import is a plain host function, with no
+        // suspend point on its path.
+        imports: {
+            "embedded:platform/timing.delay-ms": async | trappable,
+            "embedded:platform/uart.read-byte": async | trappable,
+            "embedded:platform/uart.write-byte": async | trappable,
+            "embedded:platform/digital.wait-for-edge": async | trappable,
+            "embedded:platform/digital.wait-for-level": async | trappable,
+            "embedded:platform/delay.delay-us": async | trappable,
+            "embedded:platform/delay.delay-ns": async | trappable,
+            default: trappable,
+        },
     });
 }
 
@@ -121,17 +133,43 @@ impl<B: Board> Host<B> {
     }
 }
 
-/// Adds every interface of the `device` world to `linker`.
-pub fn add_to_linker<B: Board>(linker: &mut Linker<Host<B>>) -> wasmtime::Result<()> {
-    bindings::Device::add_to_linker::<Host<B>, HasSelf<Host<B>>>(linker, |host| host)
+/// Adds one board interface, named as a guest imports it, to `linker`;
+/// `false` if the board has no interface of that name. A runtime links only
+/// what an app imports: defining all fourteen costs a blinky more boot time
+/// and heap than its two.
+pub fn add_interface<B: Board>(linker: &mut Linker<Host<B>>, name: &str) -> wasmtime::Result<bool> {
+    use bindings::embedded::platform::{analog, buses, delay, digital, pwm};
+    use bindings::wasi::{i2c::i2c as wasi_i2c, spi::spi as wasi_spi};
+    fn this<B>(host: &mut Host<B>) -> &mut Host<B> {
+        host
+    }
+    type Me<B> = HasSelf<Host<B>>;
+    match name {
+        "embedded:platform/gpio" => gpio::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/timing" => timing::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/button" => button::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/uart" => uart::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/servo" => servo::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/log" => log::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/clock" => clock::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/buses" => buses::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/digital" => digital::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/pwm" => pwm::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/analog" => analog::add_to_linker::<_, Me<B>>(linker, this)?,
+        "embedded:platform/delay" => delay::add_to_linker::<_, Me<B>>(linker, this)?,
+        crate::peripherals::WASI_I2C => wasi_i2c::add_to_linker::<_, Me<B>>(linker, this)?,
+        crate::peripherals::WASI_SPI => wasi_spi::add_to_linker::<_, Me<B>>(linker, this)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 impl<B: Board> gpio::Host for Host<B> {
-    async fn set_high(&mut self, pin: u32) -> wasmtime::Result<()> {
+    fn set_high(&mut self, pin: u32) -> wasmtime::Result<()> {
         self.set(pin, true)
     }
 
-    async fn set_low(&mut self, pin: u32) -> wasmtime::Result<()> {
+    fn set_low(&mut self, pin: u32) -> wasmtime::Result<()> {
         self.set(pin, false)
     }
 }
@@ -155,7 +193,7 @@ impl<B: Board> timing::Host for Host<B> {
 }
 
 impl<B: Board> button::Host for Host<B> {
-    async fn is_pressed(&mut self, pin: u32) -> wasmtime::Result<bool> {
+    fn is_pressed(&mut self, pin: u32) -> wasmtime::Result<bool> {
         let result = (|| {
             self.access.input("button", pin)?;
             let input = self.board.input(pin).ok_or(Fault::NoSuchPin {
@@ -208,7 +246,7 @@ impl<B: Board> uart::Host for Host<B> {
 }
 
 impl<B: Board> servo::Host for Host<B> {
-    async fn set_angle(&mut self, pin: u32, angle: u32) -> wasmtime::Result<()> {
+    fn set_angle(&mut self, pin: u32, angle: u32) -> wasmtime::Result<()> {
         let result = (|| {
             self.access.output("servo", pin)?;
             if angle > 180 {
@@ -231,7 +269,7 @@ impl<B: Board> servo::Host for Host<B> {
 }
 
 impl<B: Board> log::Host for Host<B> {
-    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let result = self.access.interface("log").map(|()| {
             (
                 (),
@@ -246,7 +284,7 @@ impl<B: Board> log::Host for Host<B> {
 }
 
 impl<B: Board> clock::Host for Host<B> {
-    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
         let result = self.access.interface("clock").map(|()| {
             let ms = self.board.now_ms();
             (ms, Event::NowMs { ms })

@@ -9,6 +9,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use belljar_profile::Target;
+use core::marker::PhantomData;
 use wasmtime::component::{Component, Func, Instance, InstancePre, Linker, Val};
 use wasmtime::{CallHook, Engine, Store, Trap, WasmBacktrace};
 
@@ -283,10 +284,11 @@ fn check_header(cwasm: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// An engine and a linker with every board interface, for boards of type `B`.
+/// An engine for boards of type `B`; each app is linked against the board
+/// interfaces it imports.
 pub struct Runtime<B: 'static> {
     engine: Engine,
-    linker: Linker<Host<B>>,
+    board: PhantomData<fn() -> B>,
 }
 
 impl<B: Board + 'static> Runtime<B> {
@@ -298,9 +300,10 @@ impl<B: Board + 'static> Runtime<B> {
     /// A runtime on an engine made from the belljar profile (a board may
     /// lower runtime-only limits such as `max_wasm_stack` first).
     pub fn with_engine(engine: Engine) -> wasmtime::Result<Self> {
-        let mut linker = Linker::new(&engine);
-        platform::add_to_linker(&mut linker)?;
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            board: PhantomData,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -308,22 +311,31 @@ impl<B: Board + 'static> Runtime<B> {
     }
 
     /// Checks a `.cwasm`'s header against this runtime and deserializes it in
-    /// place (no copy), then checks its imports against the board interfaces.
+    /// place (no copy), then links it ([`Runtime::prepare`]).
+    ///
+    /// # Safety
+    /// As for [`Runtime::deserialize`].
+    pub unsafe fn load(&self, cwasm: &'static [u8]) -> Result<App<B>, LoadError> {
+        // SAFETY: the caller vouches for the bytes.
+        self.prepare(unsafe { self.deserialize(cwasm) }?)
+    }
+
+    /// Checks a `.cwasm`'s header against this runtime and deserializes it in
+    /// place: its code stays where it is (flash on a board).
     ///
     /// # Safety
     /// `cwasm` must be a trusted artifact: Wasmtime does not validate
     /// precompiled code, and deserializing crafted bytes can run arbitrary code.
-    /// Only artifacts built by `belljar build` (later: signature-verified
-    /// packages) may reach this. The same bytes must not be loaded again while
-    /// an [`App`] from an earlier load of them is alive (Wasmtime registers
+    /// Only artifacts built by `belljar build` or signature-verified packages
+    /// may reach this. The same bytes must not be loaded again while a
+    /// component from an earlier load of them is alive (Wasmtime registers
     /// code by address, process-wide): load once, instantiate many times.
-    pub unsafe fn load(&self, cwasm: &'static [u8]) -> Result<App<B>, LoadError> {
+    pub unsafe fn deserialize(&self, cwasm: &'static [u8]) -> Result<Component, LoadError> {
         check_header(cwasm)?;
         // SAFETY: the caller vouches for the bytes; they live for 'static and
         // are never modified.
-        let component = unsafe { Component::deserialize_raw(&self.engine, NonNull::from(cwasm)) }
-            .map_err(LoadError::WrongProfile)?;
-        self.prepare(component)
+        unsafe { Component::deserialize_raw(&self.engine, NonNull::from(cwasm)) }
+            .map_err(LoadError::WrongProfile)
     }
 
     /// Like [`Runtime::load`] but copies the artifact into the heap
@@ -331,26 +343,36 @@ impl<B: Board + 'static> Runtime<B> {
     /// and as the baseline the footprint benchmark compares against.
     ///
     /// # Safety
-    /// As for [`Runtime::load`]: `cwasm` must be a trusted artifact.
+    /// As for [`Runtime::deserialize`]: `cwasm` must be a trusted artifact.
     pub unsafe fn load_copied(&self, cwasm: &[u8]) -> Result<App<B>, LoadError> {
-        check_header(cwasm)?;
         // SAFETY: the caller vouches for the bytes.
-        let component = unsafe { Component::deserialize(&self.engine, cwasm) }
-            .map_err(LoadError::WrongProfile)?;
-        self.prepare(component)
+        self.prepare(unsafe { self.deserialize_copied(cwasm) }?)
     }
 
-    /// Checks a component's imports and pre-instantiates it.
+    /// [`Runtime::deserialize`] from a heap copy of `cwasm`.
+    ///
+    /// # Safety
+    /// As for [`Runtime::deserialize`].
+    pub unsafe fn deserialize_copied(&self, cwasm: &[u8]) -> Result<Component, LoadError> {
+        check_header(cwasm)?;
+        // SAFETY: the caller vouches for the bytes.
+        unsafe { Component::deserialize(&self.engine, cwasm) }.map_err(LoadError::WrongProfile)
+    }
+
+    /// Checks a component's imports and pre-instantiates it, linking only
+    /// the interfaces it imports (the linker is dropped once resolved).
     pub fn prepare(&self, component: Component) -> Result<App<B>, LoadError> {
+        let mut linker = Linker::new(&self.engine);
         for (name, _) in component.component_type().imports(&self.engine) {
-            if !platform::INTERFACES.contains(&name) {
+            let linked =
+                platform::add_interface(&mut linker, name).map_err(LoadError::ImportMismatch)?;
+            if !linked {
                 return Err(LoadError::MissingImport {
                     name: name.to_string(),
                 });
             }
         }
-        let pre = self
-            .linker
+        let pre = linker
             .instantiate_pre(&component)
             .map_err(LoadError::ImportMismatch)?;
         Ok(App { pre })
@@ -375,7 +397,11 @@ impl<B: Board + 'static> App<B> {
         access: Access,
         limits: Limits,
     ) -> Result<Running<B>, Exit> {
-        let mut store = Store::new(self.pre.engine(), Host::new(board, access));
+        // `try_new`: a full heap is an error for this app, not a panic.
+        let mut store = match Store::try_new(self.pre.engine(), Host::new(board, access)) {
+            Ok(store) => store,
+            Err(e) => return Err(Exit::Trapped(Trapped::host(&format!("{e}")))),
+        };
         store.data_mut().meter = Meter::new(limits);
         store.data_mut().limiter = Limiter {
             resources: limits.resources,

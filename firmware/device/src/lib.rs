@@ -190,8 +190,8 @@ pub struct Report {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub engine: u64,
-    pub linker: u64,
     pub load: u64,
+    pub linker: u64,
     pub instantiate: u64,
     /// The guest's `run`, host calls included.
     pub run: u64,
@@ -209,10 +209,10 @@ impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "counts: engine {}, linker {}, load {}, instantiate {}, boot {}, run {}",
+            "counts: engine {}, load {}, linker {}, instantiate {}, boot {}, run {}",
             self.engine,
-            self.linker,
             self.load,
+            self.linker,
             self.instantiate,
             self.boot(),
             self.run
@@ -252,10 +252,10 @@ impl Meter {
 pub struct HeapUse {
     /// The engine (belljar profile).
     pub engine: Option<usize>,
-    /// + the linker with every board interface.
-    pub runtime: Option<usize>,
-    /// + the deserialized component (its code stays in flash).
+    /// + the deserialized components (their code stays in flash).
     pub load: Option<usize>,
+    /// + each app linked against the interfaces it imports.
+    pub runtime: Option<usize>,
     /// + the store and instance (guest linear memory, Pulley stack).
     pub instantiate: Option<usize>,
     /// The most in use at any time, the guest's run included.
@@ -270,8 +270,8 @@ impl fmt::Display for HeapUse {
         f.write_str("heap in use after")?;
         let steps = [
             ("engine", self.engine),
-            ("linker", self.runtime),
             ("load", self.load),
+            ("linker", self.runtime),
             ("instantiate", self.instantiate),
         ];
         for (step, bytes) in steps {
@@ -339,25 +339,23 @@ pub async fn run_guests<B: Board>(
     let runtime = match Runtime::<B>::with_engine(engine) {
         Ok(runtime) => runtime,
         Err(e) => {
-            let _ = writeln!(console, "error: cannot link the board interfaces: {e}");
+            let _ = writeln!(console, "error: cannot create the runtime: {e}");
             return report.with_peak();
         }
     };
-    counts.linker = meter.lap();
-    report.heap.runtime = in_use();
-    let mut apps = Vec::new();
+    let mut components = Vec::new();
     for guest in guests {
         // SAFETY: the artifacts are embedded in the firmware at build time
         // from `belljar build` outputs; each is loaded once.
         let loaded = unsafe {
             if settings.copy_artifact {
-                runtime.load_copied(guest.cwasm)
+                runtime.deserialize_copied(guest.cwasm)
             } else {
-                runtime.load(guest.cwasm)
+                runtime.deserialize(guest.cwasm)
             }
         };
         match loaded {
-            Ok(app) => apps.push(app),
+            Ok(component) => components.push(component),
             Err(e) => {
                 let _ = writeln!(console, "error: cannot load {}: {e}", guest.name);
                 return report.with_peak();
@@ -366,6 +364,18 @@ pub async fn run_guests<B: Board>(
     }
     counts.load = meter.lap();
     report.heap.load = in_use();
+    let mut apps = Vec::new();
+    for (guest, component) in guests.iter().zip(components) {
+        match runtime.prepare(component) {
+            Ok(app) => apps.push(app),
+            Err(e) => {
+                let _ = writeln!(console, "error: cannot link {}: {e}", guest.name);
+                return report.with_peak();
+            }
+        }
+    }
+    counts.linker = meter.lap();
+    report.heap.runtime = in_use();
     // Guests run on fiber stacks in the heap, below the main stack region
     // that MSPLIM guards (cortex-m-rt's `set-msplim`): each fiber runs with
     // the limit at its own stack's bottom, the main stack with its own
