@@ -56,7 +56,7 @@ pub const HEAP_SIZE: usize = 4096;
 #[cfg(not(feature = "heap"))]
 pub const HEAP_SIZE: usize = 256;
 
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", feature = "heap"))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmArenaTalc = {
     use core::mem::MaybeUninit;
@@ -64,6 +64,61 @@ static ALLOCATOR: talc::wasm::WasmArenaTalc = {
     // SAFETY: HEAP is used by nothing but this allocator.
     unsafe { talc::wasm::new_wasm_arena_allocator(&raw mut HEAP) }
 };
+
+/// Without `heap` the app's interfaces carry only numbers: nothing should
+/// allocate, and the allocator wit-bindgen needs is a bump pointer over the
+/// 256-byte arena that starts over once everything is freed (a fraction of
+/// a general allocator's code in every `.cwasm`). Running out is a trap.
+#[cfg(all(target_family = "wasm", not(feature = "heap")))]
+mod bump {
+    use core::alloc::{GlobalAlloc, Layout};
+    use core::cell::UnsafeCell;
+
+    pub struct Bump {
+        arena: UnsafeCell<[u8; super::HEAP_SIZE]>,
+        /// (bytes used, live allocations)
+        state: UnsafeCell<(usize, usize)>,
+    }
+
+    // SAFETY: a guest is single-threaded.
+    unsafe impl Sync for Bump {}
+
+    // SAFETY: every block is a fresh, aligned range of the arena that no
+    // other live block overlaps; the arena is reused only when no block is
+    // live.
+    unsafe impl GlobalAlloc for Bump {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: single-threaded; no reference to the state escapes.
+            let (used, live) = unsafe { &mut *self.state.get() };
+            let base = self.arena.get() as *mut u8;
+            let start = (base as usize + *used).next_multiple_of(layout.align()) - base as usize;
+            match start.checked_add(layout.size()) {
+                Some(end) if end <= super::HEAP_SIZE => {
+                    *used = end;
+                    *live += 1;
+                    // SAFETY: start..end is inside the arena.
+                    unsafe { base.add(start) }
+                }
+                _ => core::ptr::null_mut(),
+            }
+        }
+
+        unsafe fn dealloc(&self, _: *mut u8, _: Layout) {
+            // SAFETY: as in `alloc`.
+            let (used, live) = unsafe { &mut *self.state.get() };
+            *live -= 1;
+            if *live == 0 {
+                *used = 0;
+            }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Bump = Bump {
+        arena: UnsafeCell::new([0; super::HEAP_SIZE]),
+        state: UnsafeCell::new((0, 0)),
+    };
+}
 
 #[cfg(target_family = "wasm")]
 #[panic_handler]

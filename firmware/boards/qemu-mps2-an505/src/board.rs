@@ -13,6 +13,7 @@ use core::convert::Infallible;
 use core::fmt::Write as _;
 use core::future::Future;
 use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use belljar_device::belljar_host::{Absent, Board, Change, Event, Stop, TimelineLine, WaitInput};
 use belljar_device::clock::board_ms;
@@ -106,10 +107,15 @@ impl WaitInput for Button {
             .await
         {
             self.stop = Some(stop);
+            BUTTON_STOPS.fetch_add(1, Relaxed);
         }
         Ok(())
     }
 }
+
+/// Buttons (of any app) holding a stop: `poll_stop` runs on every host call
+/// and looks through the buttons only when one does.
+static BUTTON_STOPS: AtomicU32 = AtomicU32::new(0);
 
 /// A servo channel: the duty cycle is recorded (no PWM hardware in QEMU).
 #[derive(Debug, Default)]
@@ -250,8 +256,11 @@ impl Board for Mps2Board {
         if let Some(stop) = self.stop.take() {
             return Some(stop);
         }
-        if let Some(stop) = self.buttons.iter_mut().find_map(|b| b.stop.take()) {
-            return Some(stop);
+        if BUTTON_STOPS.load(Relaxed) > 0 {
+            if let Some(stop) = self.buttons.iter_mut().find_map(|b| b.stop.take()) {
+                BUTTON_STOPS.fetch_sub(1, Relaxed);
+                return Some(stop);
+            }
         }
         LIMITS.time_limit(board_ms())
     }
