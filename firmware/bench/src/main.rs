@@ -99,10 +99,13 @@ fn main() -> ! {
 
 /// Instantiates the core module with its two imports and calls `run`.
 fn run_wasmi(wasm: &[u8]) -> Result<(), wasmi::Error> {
-    use wasmi::{Caller, Config, Engine, Extern, Linker, Module, Store};
+    use wasmi::{Caller, CompilationMode, Config, Engine, Extern, Linker, Module, Store};
     let mut config = Config::default();
     // belljar links guests with 1-byte pages.
     config.wasm_custom_page_sizes(true);
+    // Translated before `run`, as belljar's guests are precompiled: no
+    // kernel pays for its own translation.
+    config.compilation_mode(CompilationMode::Eager);
     let engine = Engine::new(&config);
     let module = Module::new(&engine, wasm)?;
     let mut store = Store::new(&engine, ());
