@@ -28,8 +28,12 @@ pub const MARK: &str = "mark speed ";
 /// The kernel that does nothing: its time is the cost of a mark.
 pub const EMPTY: &str = "empty";
 
+/// A kernel: does its work (calling the host if it is the host-call one)
+/// and returns its result.
+pub type Kernel = fn(&mut dyn Host) -> u32;
+
 /// The kernels in the order [`run_all`] runs them, [`EMPTY`] first.
-pub const KERNELS: [(&str, fn(&mut dyn Host) -> u32); 7] = [
+pub const KERNELS: [(&str, Kernel); 7] = [
     (EMPTY, |_| 0),
     ("crc32", |_| crc32()),
     ("fir-q15", |_| fir_q15()),
@@ -47,6 +51,7 @@ pub fn run_all(host: &mut dyn Host) {
     // with a constant-length `memory.copy`, which Wasmtime 48 expands into
     // 128-bit vector moves that the firmware's Pulley (SIMD compiled out)
     // traps on.
+    #[allow(clippy::needless_range_loop)]
     for i in 0..KERNELS.len() {
         let (name, kernel) = KERNELS[i];
         let result = kernel(host);
