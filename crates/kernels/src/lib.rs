@@ -375,9 +375,7 @@ fn degrees(field: &[u8], deg_digits: usize, negative: bool) -> u32 {
     }
 }
 
-/// Heapsort of 1024 u32 from [`Lcg`], 4 times. (Not `sort_unstable`: core's
-/// small-sort copies 64-byte blocks with a constant-length `memory.copy`,
-/// which the firmware's Pulley cannot run; see [`run_all`].)
+/// `sort_unstable` (core's) of 1024 u32 from [`Lcg`], 4 times.
 pub fn sort() -> u32 {
     let mut lcg = Lcg::new(5);
     let mut v = [0u32; 1024];
@@ -386,39 +384,12 @@ pub fn sort() -> u32 {
         for x in v.iter_mut() {
             *x = lcg.next_u32() >> 4;
         }
-        heapsort(&mut v);
+        v.sort_unstable();
         for (i, &x) in v.iter().enumerate() {
             acc = acc.wrapping_add(x.wrapping_mul(i as u32 + 1));
         }
     }
     acc
-}
-
-/// Sorts `v` ascending in place.
-pub fn heapsort(v: &mut [u32]) {
-    fn sift_down(v: &mut [u32], mut root: usize, end: usize) {
-        loop {
-            let mut child = 2 * root + 1;
-            if child >= end {
-                return;
-            }
-            if child + 1 < end && v[child] < v[child + 1] {
-                child += 1;
-            }
-            if v[root] >= v[child] {
-                return;
-            }
-            v.swap(root, child);
-            root = child;
-        }
-    }
-    for root in (0..v.len() / 2).rev() {
-        sift_down(v, root, v.len());
-    }
-    for end in (1..v.len()).rev() {
-        v.swap(0, end);
-        sift_down(v, 0, end);
-    }
 }
 
 /// 2 000 host calls (`set_high` on pin 25) with a little work between them.
@@ -466,17 +437,6 @@ mod tests {
             degrees(b"4807.03800", 2, true),
             (48 * 6_000_000u32 + 703_800).wrapping_neg()
         );
-    }
-
-    #[test]
-    fn heapsort_sorts() {
-        let mut lcg = Lcg::new(9);
-        let mut v = [0u32; 333];
-        v.iter_mut().for_each(|x| *x = lcg.next_u32() % 100);
-        let mut sorted = v;
-        sorted.sort_unstable();
-        heapsort(&mut v);
-        assert_eq!(v, sorted);
     }
 
     #[test]
