@@ -185,8 +185,14 @@ fn qemu_belljar(what: &str, cwasm: &Path, cargo_config: &[&str]) -> (Costs, u64)
     (costs(what, &console_marks(&console)), flash(&elf))
 }
 
-/// The bench firmware: (native, wasmi).
-fn qemu_bench(what: &str, core_wasm: &Path, cargo_config: &[&str]) -> (Costs, Costs) {
+/// The bench firmware's runs: native, wasmi, wasmi with fuel metering.
+struct BenchFirmware {
+    native: Costs,
+    wasmi: Costs,
+    wasmi_fuel: Costs,
+}
+
+fn qemu_bench(what: &str, core_wasm: &Path, cargo_config: &[&str]) -> BenchFirmware {
     let mut config: Vec<String> = cargo_config.iter().map(|c| c.to_string()).collect();
     config.push(format!(
         "env.BELLJAR_SPEED_WASM={:?}",
@@ -198,13 +204,19 @@ fn qemu_bench(what: &str, core_wasm: &Path, cargo_config: &[&str]) -> (Costs, Co
     };
     let elf = qemu::build_board("speed-bench", &[], &settings).unwrap();
     let console = boot(what, &elf);
-    let (native, wasmi) = console
-        .split_once("engine wasmi\n")
-        .unwrap_or_else(|| panic!("{what}: no wasmi run:\n{console}"));
-    (
-        costs(&format!("{what}: native"), &console_marks(native)),
-        costs(&format!("{what}: wasmi"), &console_marks(wasmi)),
-    )
+    // The console is `engine <name>` lines, each followed by that run's marks.
+    let run = |engine: &str| {
+        let section = console
+            .split("engine ")
+            .find_map(|s| s.strip_prefix(&format!("{engine}\n")))
+            .unwrap_or_else(|| panic!("{what}: no {engine} run:\n{console}"));
+        costs(&format!("{what}: {engine}"), &console_marks(section))
+    };
+    BenchFirmware {
+        native: run("native"),
+        wasmi: run("wasmi"),
+        wasmi_fuel: run("wasmi-fuel"),
+    }
 }
 
 /// The desktop's GPIO "register" (a host call writes it).
@@ -445,7 +457,8 @@ fn main() {
         "profile.release.package.wasmi_ir.opt-level=3",
         "profile.release.package.belljar-kernels.opt-level=3",
     ];
-    let (q_native, q_wasmi) = qemu_bench("QEMU bench firmware", &guest.core_wasm, &[]);
+    let bench = qemu_bench("QEMU bench firmware", &guest.core_wasm, &[]);
+    let (q_native, q_wasmi, q_wasmi_fuel) = (bench.native, bench.wasmi, bench.wasmi_fuel);
     let (q_belljar, flash_z) = qemu_belljar("QEMU belljar", &guest.pulley32, &[]);
     let (q_pulley3, flash_3) =
         qemu_belljar("QEMU belljar, Pulley O3", &guest.pulley32, &[PULLEY_O3]);
@@ -455,7 +468,8 @@ fn main() {
         &guest3.pulley32,
         &[PULLEY_O3],
     );
-    let (q_native3, q_wasmi3) = qemu_bench("QEMU bench firmware, O3", &guest.core_wasm, &WASMI_O3);
+    let bench3 = qemu_bench("QEMU bench firmware, O3", &guest.core_wasm, &WASMI_O3);
+    let (q_native3, q_wasmi3) = (bench3.native, bench3.wasmi);
 
     let d_native = desktop_native();
     let d_belljar = desktop_belljar(&guest.pulley64);
@@ -465,6 +479,8 @@ fn main() {
         ("QEMU native", &q_native),
         ("QEMU belljar", &q_belljar),
         ("QEMU wasmi", &q_wasmi),
+        ("QEMU wasmi with fuel", &q_wasmi_fuel),
+        ("QEMU wasmi O3 with fuel", &bench3.wasmi_fuel),
         ("QEMU belljar Pulley O3", &q_pulley3),
         ("QEMU belljar guest O3", &q_guest3),
         ("QEMU belljar Pulley and guest O3", &q_all),
@@ -478,14 +494,15 @@ fn main() {
     let names = kernel_names();
     let x = |a: f64, b: f64| format!("{:.1}x", a / b);
     println!(
-        "| kernel (result) | QEMU native (instructions) | belljar | x native (target <= 15) | wasmi 2.0 | x native | belljar speed / wasmi's (target >= 1.2) | desktop native (median of {RUNS}) | belljar pulley64 | x native | wasmi | x native | belljar speed / wasmi's |"
+        "| kernel (result) | QEMU native (instructions) | belljar | x native (target <= 15) | wasmi 2.0 | x native | belljar speed / wasmi's (target >= 1.2) | wasmi, fuel metered | belljar speed / its | desktop native (median of {RUNS}) | belljar pulley64 | x native | wasmi | x native | belljar speed / wasmi's |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (k, name) in names.iter().enumerate() {
         let (n, b, w) = (q_native.costs[k], q_belljar.costs[k], q_wasmi.costs[k]);
+        let wf = q_wasmi_fuel.costs[k];
         let (dn, db, dw) = (d_native.costs[k], d_belljar.costs[k], d_wasmi.costs[k]);
         println!(
-            "| {name} ({:08x}) | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {name} ({:08x}) | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} | {:.2} |",
             q_native.results[k],
             count(n),
             count(b),
@@ -493,6 +510,8 @@ fn main() {
             count(w),
             x(w, n),
             w / b,
+            count(wf),
+            wf / b,
             micros(dn),
             micros(db),
             x(db, dn),
@@ -503,10 +522,11 @@ fn main() {
     }
     let g = |a: &Costs, b: &Costs| geomean(a.costs.iter().zip(&b.costs).map(|(a, b)| a / b));
     println!(
-        "| geometric mean | | | {:.1}x | | {:.1}x | {:.2} | | | {:.1}x | | {:.1}x | {:.2} |",
+        "| geometric mean | | | {:.1}x | | {:.1}x | {:.2} | | {:.2} | | | {:.1}x | | {:.1}x | {:.2} |",
         g(&q_belljar, &q_native),
         g(&q_wasmi, &q_native),
         g(&q_wasmi, &q_belljar),
+        g(&q_wasmi_fuel, &q_belljar),
         g(&d_belljar, &d_native),
         g(&d_wasmi, &d_native),
         g(&d_wasmi, &d_belljar),

@@ -1,7 +1,8 @@
 //! Benchmark tool, not a product feature: the speed table's kernels
 //! (`belljar_kernels`) on QEMU's mps2-an505 (Cortex-M33), first compiled
 //! natively into this firmware, then as the speed guest's core module
-//! (`BELLJAR_SPEED_WASM`) under wasmi 2.x. Each run prints `engine <name>`
+//! (`BELLJAR_SPEED_WASM`) under wasmi 2.x, without and with fuel metering.
+//! Each run prints `engine <name>`
 //! and then the kernels' mark lines stamped with the instruction counter
 //! (`mark speed <kernel> <result> at <ns> ns`, one instruction = 1 ns under
 //! `-icount shift=0`), exactly as belljar's QEMU firmware stamps its guest's
@@ -77,28 +78,33 @@ fn main() -> ! {
     let _ = writeln!(Console, "engine native");
     belljar_kernels::run_all(&mut Native);
 
-    let status = if SPEED_WASM.is_empty() {
+    let mut status = 0;
+    if SPEED_WASM.is_empty() {
         let _ = writeln!(
             Console,
             "error: no core module: build with BELLJAR_SPEED_WASM"
         );
-        1
-    } else {
-        let _ = writeln!(Console, "engine wasmi");
-        match run_wasmi(SPEED_WASM) {
-            Ok(()) => 0,
-            Err(e) => {
-                let _ = writeln!(Console, "error: wasmi: {e}");
-                1
-            }
+        status = 1;
+    }
+    // wasmi as configured by default, then with fuel metering (belljar
+    // meters fuel: its watchdog and yields need it).
+    for (engine, fuel) in [("wasmi", false), ("wasmi-fuel", true)] {
+        if status != 0 {
+            break;
         }
-    };
+        let _ = writeln!(Console, "engine {engine}");
+        if let Err(e) = run_wasmi(SPEED_WASM, fuel) {
+            let _ = writeln!(Console, "error: {engine}: {e}");
+            status = 1;
+        }
+    }
     let _ = writeln!(Console, "speed-bench: exit status {status}");
     exit(status)
 }
 
-/// Instantiates the core module with its two imports and calls `run`.
-fn run_wasmi(wasm: &[u8]) -> Result<(), wasmi::Error> {
+/// Instantiates the core module with its two imports and calls `run`, with
+/// fuel metering if `fuel`.
+fn run_wasmi(wasm: &[u8], fuel: bool) -> Result<(), wasmi::Error> {
     use wasmi::{Caller, CompilationMode, Config, Engine, Extern, Linker, Module, Store};
     let mut config = Config::default();
     // belljar links guests with 1-byte pages.
@@ -106,9 +112,13 @@ fn run_wasmi(wasm: &[u8]) -> Result<(), wasmi::Error> {
     // Translated before `run`, as belljar's guests are precompiled: no
     // kernel pays for its own translation.
     config.compilation_mode(CompilationMode::Eager);
+    config.consume_fuel(fuel);
     let engine = Engine::new(&config);
     let module = Module::new(&engine, wasm)?;
     let mut store = Store::new(&engine, ());
+    if fuel {
+        store.set_fuel(u64::MAX)?;
+    }
     let mut linker = Linker::<()>::new(&engine);
     linker.func_wrap("embedded:platform/gpio", "set-high", |pin: u32| {
         set_high(pin)
