@@ -52,6 +52,9 @@ pub struct FirmwareSettings {
     pub pubkey: Option<PathBuf>,
     /// Supervisor mode: the signed package installed at first boot.
     pub initial: Option<PathBuf>,
+    /// Extra `cargo --config` values for the firmware build (benchmarks:
+    /// e.g. `profile.release.package.pulley-interpreter.opt-level=3`).
+    pub cargo_config: Vec<String>,
 }
 
 impl Default for FirmwareSettings {
@@ -73,6 +76,7 @@ impl Default for FirmwareSettings {
             fp_isolation: true,
             pubkey: None,
             initial: None,
+            cargo_config: Vec::new(),
         }
     }
 }
@@ -124,6 +128,7 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
     cmd.current_dir(&dir)
         .args(["build", "--release", "-p", board, "--target-dir"])
         .arg(&target_dir)
+        .args(settings.cargo_config.iter().flat_map(|c| ["--config", c]))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")

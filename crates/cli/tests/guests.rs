@@ -228,3 +228,35 @@ fn guests_get_small_fixed_memory() {
     assert_eq!(asked, 6144);
     assert_eq!(res.max_initial_memory_size, Some(u64::from(asked)));
 }
+
+#[test]
+fn speed_guest_kernels_agree_with_the_same_kernels_compiled_natively() {
+    // The speed table's premise: the guest does the native kernels' work.
+    let mut running = start("speed", SimConfig::default());
+    let exit = running.run();
+    assert!(matches!(exit, Exit::Returned), "{exit}");
+    let marks: Vec<(String, u32)> = running
+        .board()
+        .trace()
+        .iter()
+        .filter_map(|l| l.text.strip_prefix("log.info: "))
+        .filter_map(belljar_kernels::parse_mark)
+        .filter_map(|(name, result)| Some((name.to_string(), result?)))
+        .collect();
+    struct Native(u32);
+    impl belljar_kernels::Host for Native {
+        fn set_high(&mut self, _pin: u32) {
+            self.0 += 1;
+        }
+        fn mark(&mut self, _line: &str) {}
+    }
+    let mut host = Native(0);
+    let native: Vec<(String, u32)> = belljar_kernels::KERNELS
+        .iter()
+        .map(|(name, kernel)| (name.to_string(), kernel(&mut host)))
+        .collect();
+    assert_eq!(marks, native);
+    // The host-call kernel's calls reached the board.
+    assert_eq!(running.board().level(25), Some(true));
+    assert_eq!(host.0, 2_000);
+}

@@ -16,7 +16,7 @@ use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use belljar_device::belljar_host::{Absent, Board, Change, Event, Stop, TimelineLine, WaitInput};
-use belljar_device::clock::board_ms;
+use belljar_device::clock::{self, board_ms};
 use belljar_device::{Press, RunLimits};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
@@ -241,6 +241,14 @@ impl Board for Mps2Board {
         // Runs on the guest's fiber, during its host call.
         if settings::FP_PROBE {
             belljar_device::fp::check_fiber_side();
+        }
+        // The speed bench's marks (`belljar_kernels::MARK`): stamped with
+        // the instruction counter (QEMU -icount), printed even without trace.
+        if let Event::Log { message, .. } = event
+            && message.starts_with("mark speed ")
+        {
+            let at = clock::now_ns();
+            let _ = writeln!(uart::Console, "{message} at {at} ns");
         }
         if settings::TRACE {
             let line = TimelineLine {
