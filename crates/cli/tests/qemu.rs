@@ -518,6 +518,42 @@ fn app_memory_limits_hold_on_the_cortex_m33() {
     assert_equivalent(&pairs(&sim), &lines_of(console, "blinky"), 1);
 }
 
+/// Wasmtime expands a `memory.copy` of a constant 16..=128 bytes into
+/// 128-bit loads and stores (Pulley vector opcodes), whatever the wasm
+/// features: Rust guests emit such copies for any struct moved by value. The
+/// board's interpreter must run them (it once had its SIMD opcodes compiled
+/// out, and such an app trapped on the board but not on the simulator).
+#[test]
+fn constant_length_memory_copies_run_on_the_cortex_m33() {
+    let copier = r#"
+(component
+  (import "embedded:platform/gpio" (instance $gpio
+    (export "set-high" (func (param "pin" u32)))))
+  (core func $high (canon lower (func $gpio "set-high")))
+  (core module $m
+    (import "gpio" "high" (func $high (param i32)))
+    (memory 1024 (pagesize 1))
+    (data (i32.const 0) "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?")
+    (func (export "run")
+      (memory.copy (i32.const 100) (i32.const 0) (i32.const 64))
+      (if (i64.eq (i64.load (i32.const 156)) (i64.load (i32.const 56)))
+        (then (call $high (i32.const 24))))))
+  (core instance $i (instantiate $m (with "gpio" (instance (export "high" (func $high))))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let copier = wat_cwasm(dir.path(), "copier", copier);
+    let elf = qemu::build_firmware(&[copier.as_path()], &settings(100)).unwrap();
+    let device = qemu::boot(&elf, b"", false).unwrap();
+    let console = &device.console;
+    assert_eq!(device.status, 0, "{console}");
+    assert_eq!(
+        timeline(console),
+        [(0, "gpio.set-high(24)  pin 24 = high".to_string())],
+        "{console}"
+    );
+}
+
 /// An app cannot take the heap the host and the other apps need: on a small
 /// heap its growth is refused (-1) although its own limit would allow it,
 /// and the board carries on.
