@@ -361,5 +361,25 @@ pub fn componentize(wasm: &[u8]) -> Result<Vec<u8>> {
 /// Compiles a component to Pulley bytecode with the belljar engine profile.
 pub fn precompile(component: &[u8], target: Target) -> Result<Vec<u8>> {
     let engine = belljar_profile::engine(target)?;
-    Ok(engine.precompile_component(component)?)
+    strip_symbols(&engine.precompile_component(component)?)
+}
+
+/// Drops the ELF symbol table Wasmtime writes into a `.cwasm` (a name for
+/// every compiled function and trampoline, for native debuggers and
+/// profilers): loading never reads it, and it is a fifth of a small app's
+/// artifact. Guest backtraces keep their names: they come from the wasm name
+/// section (`.name.wasm`), which stays.
+fn strip_symbols(cwasm: &[u8]) -> Result<Vec<u8>> {
+    let mut elf = object::build::elf::Builder::read(cwasm)?;
+    for symbol in elf.symbols.iter_mut() {
+        symbol.delete = true;
+    }
+    for section in elf.sections.iter_mut() {
+        if matches!(&*section.name, b".symtab" | b".strtab") {
+            section.delete = true;
+        }
+    }
+    let mut out = Vec::with_capacity(cwasm.len());
+    elf.write(&mut out)?;
+    Ok(out)
 }

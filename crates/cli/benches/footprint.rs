@@ -30,12 +30,15 @@
 //! SBCon driver) round trip in instructions, and what it allocates.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use belljar_build::{GuestCrate, Memory};
 use belljar_cli::qemu::{self, FirmwareSettings};
 use belljar_profile::Target;
 use object::{Object, ObjectSection};
+
+#[path = "common/worktree.rs"]
+mod worktree;
+use worktree::{Worktree, repo};
 
 /// The last synchronous firmware.
 const SYNC_COMMIT: &str = "bf78cfb";
@@ -108,10 +111,6 @@ struct Guests {
     blinky: PathBuf,
     hostcall: PathBuf,
     uart_echo: PathBuf,
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn guests() -> PathBuf {
@@ -260,72 +259,20 @@ fn measure(config: &Config, guests: &Guests, build: &Build) -> Figures {
     f
 }
 
-/// A detached git worktree of an older commit in a temporary directory,
-/// removed when dropped (also when the measurement panics).
-struct OldFirmware {
-    commit: &'static str,
-    dir: PathBuf,
-    target_dir: PathBuf,
-}
-
-fn git(args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .arg("-C")
-        .arg(repo())
-        .args(args)
-        .output()
-        .expect("cannot run git")
-}
+/// An older commit's QEMU firmware, built in a worktree of it.
+struct OldFirmware(Worktree);
 
 impl OldFirmware {
     fn add(commit: &'static str) -> OldFirmware {
-        // A fixed path: the firmware's panic messages embed source paths,
-        // so a path that changed from run to run would change the ELF's
-        // layout and its instruction counts by a few hundred. A worktree
-        // left there by a killed run is replaced.
-        let dir = std::env::temp_dir().join(format!("belljar-footprint-{commit}"));
-        if dir.exists() {
-            let _ = git(&["worktree", "remove", "--force", dir.to_str().unwrap()]);
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let _ = git(&["worktree", "prune"]);
-        let out = git(&[
-            "worktree",
-            "add",
-            "--detach",
-            dir.to_str().expect("UTF-8 temp dir"),
-            commit,
-        ]);
-        assert!(
-            out.status.success(),
-            "git worktree add {commit} failed (a shallow clone may lack the commit): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // Its own target dir, kept between runs: only the local crates
-        // rebuild next time (the checkout is fresh), not Wasmtime.
-        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo().join("target"))
-            .join(format!("footprint-{commit}"));
-        OldFirmware {
-            commit,
-            dir,
-            target_dir,
-        }
+        OldFirmware(Worktree::add(commit, "footprint"))
     }
 
     /// Builds the worktree's QEMU firmware around `cwasm` with the
     /// settings the old firmware knows (it takes a single guest and has no
     /// fiber, heartbeat or FP settings); returns the ELF.
     fn build(&self, cwasm: &Path, settings: &FirmwareSettings) -> PathBuf {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(self.dir.join("firmware"))
-            .args(["build", "--release", "-p", BOARD, "--target-dir"])
-            .arg(&self.target_dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
+        let mut cmd = self.0.cargo("firmware");
+        cmd.args(["build", "--release", "-p", BOARD])
             .env("BELLJAR_GUEST", cwasm.canonicalize().unwrap())
             .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
         let vars = [
@@ -364,19 +311,9 @@ impl OldFirmware {
         assert!(
             status.success(),
             "the {} firmware failed to build (cargo's errors are above)",
-            self.commit
+            self.0.commit
         );
-        self.target_dir.join(THUMB).join("release").join(BOARD)
-    }
-}
-
-impl Drop for OldFirmware {
-    fn drop(&mut self) {
-        let removed = git(&["worktree", "remove", "--force", self.dir.to_str().unwrap()]);
-        if !removed.status.success() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-            let _ = git(&["worktree", "prune"]);
-        }
+        self.0.target_dir.join(THUMB).join("release").join(BOARD)
     }
 }
 
@@ -566,7 +503,7 @@ fn main() {
     println!("| peripherals on the current firmware (QEMU tmp105 on the SBCon bus) | figure |");
     println!("|---|---|");
     println!(
-        "| flash the peripheral interfaces add (belljar - before, blinky firmware) | {:.1} KiB |",
+        "| flash above the firmware before them (belljar - before: the peripheral interfaces, and since then Pulley's SIMD opcodes and Pulley at \"s\") | {:.1} KiB |",
         (b.flash as f64 - p.flash as f64) / 1024.0
     );
     println!(

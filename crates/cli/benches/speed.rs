@@ -15,14 +15,15 @@
 //!   (`firmware/bench`, a bench tool), native kernels then wasmi 2.x running
 //!   the guest's core module; belljar: the real QEMU firmware with the
 //!   guest's pulley32 `.cwasm`. All in the firmware's release profile
-//!   (opt-level "z", fat LTO), the guest in the guests' ("s").
+//!   (opt-level "z", fat LTO) with the interpreters (Pulley, wasmi) at "s"
+//!   and the native kernels at 3, the guest in the guests' profile ("s").
 //! * Desktop: wall-clock medians of 11 runs: native, belljar pulley64
 //!   through the simulator's runtime and board (`belljar run`'s path), and
 //!   wasmi with std.
 //!
 //! A second table measures levers on the QEMU figures: the Pulley
-//! interpreter (and, for the comparison, wasmi and the native kernels) at
-//! opt-level 3 in the same firmware, and the guest built at opt-level 3.
+//! interpreter built at "z" (as the rest of the firmware) and at 3 instead
+//! of "s", and the guest built at opt-level 3.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -450,26 +451,16 @@ fn main() {
     let guest = build_guest("s", None);
     let guest3 = build_guest("o3", Some("3"));
 
+    const PULLEY_Z: &str = "profile.release.package.pulley-interpreter.opt-level=\"z\"";
     const PULLEY_O3: &str = "profile.release.package.pulley-interpreter.opt-level=3";
-    const WASMI_O3: [&str; 4] = [
-        "profile.release.package.wasmi.opt-level=3",
-        "profile.release.package.wasmi_core.opt-level=3",
-        "profile.release.package.wasmi_ir.opt-level=3",
-        "profile.release.package.belljar-kernels.opt-level=3",
-    ];
     let bench = qemu_bench("QEMU bench firmware", &guest.core_wasm, &[]);
     let (q_native, q_wasmi, q_wasmi_fuel) = (bench.native, bench.wasmi, bench.wasmi_fuel);
-    let (q_belljar, flash_z) = qemu_belljar("QEMU belljar", &guest.pulley32, &[]);
-    let (q_pulley3, flash_3) =
+    let (q_belljar, flash_s) = qemu_belljar("QEMU belljar", &guest.pulley32, &[]);
+    let (q_pulley_z, flash_z) =
+        qemu_belljar("QEMU belljar, Pulley \"z\"", &guest.pulley32, &[PULLEY_Z]);
+    let (q_pulley_3, flash_3) =
         qemu_belljar("QEMU belljar, Pulley O3", &guest.pulley32, &[PULLEY_O3]);
     let (q_guest3, _) = qemu_belljar("QEMU belljar, guest O3", &guest3.pulley32, &[]);
-    let (q_all, flash_all) = qemu_belljar(
-        "QEMU belljar, Pulley and guest O3",
-        &guest3.pulley32,
-        &[PULLEY_O3],
-    );
-    let bench3 = qemu_bench("QEMU bench firmware, O3", &guest.core_wasm, &WASMI_O3);
-    let (q_native3, q_wasmi3) = (bench3.native, bench3.wasmi);
 
     let d_native = desktop_native();
     let d_belljar = desktop_belljar(&guest.pulley64);
@@ -480,12 +471,9 @@ fn main() {
         ("QEMU belljar", &q_belljar),
         ("QEMU wasmi", &q_wasmi),
         ("QEMU wasmi with fuel", &q_wasmi_fuel),
-        ("QEMU wasmi O3 with fuel", &bench3.wasmi_fuel),
-        ("QEMU belljar Pulley O3", &q_pulley3),
+        ("QEMU belljar Pulley z", &q_pulley_z),
+        ("QEMU belljar Pulley O3", &q_pulley_3),
         ("QEMU belljar guest O3", &q_guest3),
-        ("QEMU belljar Pulley and guest O3", &q_all),
-        ("QEMU native O3", &q_native3),
-        ("QEMU wasmi O3", &q_wasmi3),
         ("desktop native", &d_native),
         ("desktop belljar", &d_belljar),
         ("desktop wasmi", &d_wasmi),
@@ -534,41 +522,40 @@ fn main() {
 
     println!();
     println!(
-        "| QEMU instructions, levers | belljar (Pulley \"z\", guest \"s\") | Pulley interpreter O3 | speedup | guest O3 | speedup | both | speedup | x native O3 | speed / wasmi O3's | wasmi O3 | native O3 |"
+        "| QEMU instructions, levers | belljar (Pulley \"s\", guest \"s\") | Pulley \"z\" | \"s\" is faster by | Pulley O3 | O3 is faster by | guest O3 | faster by | guest O3: x native | guest O3: speed / wasmi's |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (k, name) in names.iter().enumerate() {
         let b = q_belljar.costs[k];
-        let (p, gu, all) = (q_pulley3.costs[k], q_guest3.costs[k], q_all.costs[k]);
-        let (w3, n3) = (q_wasmi3.costs[k], q_native3.costs[k]);
+        let (z, o3, gu) = (q_pulley_z.costs[k], q_pulley_3.costs[k], q_guest3.costs[k]);
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             count(b),
-            count(p),
-            x(b, p),
+            count(z),
+            x(z, b),
+            count(o3),
+            x(b, o3),
             count(gu),
             x(b, gu),
-            count(all),
-            x(b, all),
-            x(all, n3),
-            w3 / all,
-            count(w3),
-            count(n3),
+            x(gu, q_native.costs[k]),
+            q_wasmi.costs[k] / gu,
         );
     }
     println!(
-        "| geometric mean | | | {:.2}x | | {:.2}x | | {:.2}x | {:.1}x | {:.2} | | |",
-        g(&q_belljar, &q_pulley3),
+        "| geometric mean | | | {:.2}x | | {:.2}x | | {:.2}x | {:.1}x | {:.2} |",
+        g(&q_pulley_z, &q_belljar),
+        g(&q_belljar, &q_pulley_3),
         g(&q_belljar, &q_guest3),
-        g(&q_belljar, &q_all),
-        g(&q_all, &q_native3),
-        g(&q_wasmi3, &q_all),
+        g(&q_guest3, &q_native),
+        g(&q_wasmi, &q_guest3),
     );
+    let kib = |b: u64| b as f64 / 1024.0;
     println!(
-        "| firmware flash (speed guest embedded) | {:.1} KiB | {:.1} KiB | +{:.1} KiB | | | {:.1} KiB | | | | | |",
-        flash_z as f64 / 1024.0,
-        flash_3 as f64 / 1024.0,
-        (flash_3 as f64 - flash_z as f64) / 1024.0,
-        flash_all as f64 / 1024.0,
+        "| firmware flash (speed guest embedded) | {:.1} KiB | {:.1} KiB | {:+.1} KiB | {:.1} KiB | {:+.1} KiB | | | | |",
+        kib(flash_s),
+        kib(flash_z),
+        kib(flash_s) - kib(flash_z),
+        kib(flash_3),
+        kib(flash_3) - kib(flash_s),
     );
 }
