@@ -32,8 +32,10 @@ struct Row {
     wall: Duration,
 }
 
-/// This checkout's simulator: median of 5 runs of each guest.
-fn current(name: &str, virtual_ms: u64) -> Row {
+/// This checkout's simulator: median of 5 runs of each guest, keeping the
+/// timeline in memory (as the synchronous host's simulator always did) or
+/// not (`belljar run`, which prints it, or `-q`, which does not).
+fn current(name: &str, virtual_ms: u64, keep_timeline: bool) -> Row {
     let artifacts = GuestCrate::open(&repo().join("guests").join(name))
         .unwrap()
         .build(&[Target::Pulley64])
@@ -48,6 +50,7 @@ fn current(name: &str, virtual_ms: u64) -> Row {
     for _ in 0..5 {
         let config = SimConfig {
             time_limit_ms: Some(virtual_ms),
+            keep_timeline,
             ..SimConfig::default()
         };
         let started = Instant::now();
@@ -95,11 +98,12 @@ fn synchronous() -> Vec<(String, Duration)> {
 fn main() {
     let sync = synchronous();
     println!(
-        "| guest | virtual time | host calls | fuel | wall (median of 5) | x real time | sync ({SYNC_COMMIT}) wall, same run | belljar / sync (target <= {TARGET}) |"
+        "| guest | virtual time | host calls | fuel | wall (median of 5), timeline kept | x real time | sync ({SYNC_COMMIT}) wall, same run (timeline kept) | belljar / sync (target <= {TARGET}) | wall, `belljar run -q` (no timeline) | x real time | / sync |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, virtual_ms) in GUESTS {
-        let row = current(name, virtual_ms);
+        let row = current(name, virtual_ms, true);
+        let quiet = current(name, virtual_ms, false);
         let old = sync
             .iter()
             .find(|(n, _)| n == name)
@@ -107,7 +111,7 @@ fn main() {
             .unwrap_or_else(|| panic!("{SYNC_COMMIT}'s bench printed no {name} row"));
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "| {name} | {} s | {} | {} | {:.1} ms | {:.0}x | {:.1} ms | {:.2} |",
+            "| {name} | {} s | {} | {} | {:.1} ms | {:.0}x | {:.1} ms | {:.2} | {:.1} ms | {:.0}x | {:.2} |",
             virtual_ms / 1000,
             row.host_calls,
             row.fuel,
@@ -115,6 +119,9 @@ fn main() {
             virtual_ms as f64 / 1000.0 / row.wall.as_secs_f64(),
             ms(old),
             row.wall.as_secs_f64() / old.as_secs_f64(),
+            ms(quiet.wall),
+            virtual_ms as f64 / 1000.0 / quiet.wall.as_secs_f64(),
+            quiet.wall.as_secs_f64() / old.as_secs_f64(),
         );
     }
 }

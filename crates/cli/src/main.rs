@@ -278,6 +278,8 @@ fn real_main() -> Result<ExitCode> {
                 time_limit_ms: script.for_ms()?,
                 realtime: realtime || listen.is_some(),
                 echo: !script.quiet,
+                // Printed as it happens; a long run must not hold it all.
+                keep_timeline: false,
                 limits: limits.limits(),
                 i2c: script.i2c.clone(),
                 spi: script.spi.clone(),

@@ -45,7 +45,7 @@ fn side_by_side(
 fn lines_of(timeline: &[TraceLine], source: &str) -> Vec<(u64, String)> {
     timeline
         .iter()
-        .filter(|l| l.source == source)
+        .filter(|l| &*l.source == source)
         .map(|l| (l.at_ms, l.text.clone()))
         .collect()
 }

@@ -85,8 +85,9 @@ pub enum UartInput {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceLine {
     pub at_ms: u64,
-    /// The app (or firmware task) the line comes from.
-    pub source: String,
+    /// The app (or firmware task) the line comes from (shared with every
+    /// line of it: recording a host call copies no name).
+    pub source: Arc<str>,
     pub text: String,
 }
 
@@ -101,6 +102,11 @@ pub struct SimConfig {
     pub realtime: bool,
     /// Print each timeline line to stdout as it happens.
     pub echo: bool,
+    /// Keep the timeline in memory ([`Sim::timeline`], [`SimBoard::trace`]):
+    /// for tests and tools that read it afterwards. `belljar run` does not
+    /// (a long run would hold every line); with neither this nor `echo` the
+    /// lines are not even formatted.
+    pub keep_timeline: bool,
     /// Fuel limits and yield interval of every app.
     pub limits: Limits,
     /// Virtual time per unit of fuel of a computing guest.
@@ -125,6 +131,7 @@ impl Default for SimConfig {
             time_limit_ms: None,
             realtime: false,
             echo: false,
+            keep_timeline: true,
             limits: Limits::default(),
             ns_per_fuel: DEFAULT_NS_PER_FUEL,
             host_call_ns: DEFAULT_HOST_CALL_NS,
@@ -164,11 +171,12 @@ struct World {
     uart_out: Vec<u8>,
     /// Per app: a stop to report at its next host call.
     stops: Vec<Option<Stop>>,
-    names: Vec<String>,
+    names: Vec<Arc<str>>,
     /// Pending timers by (deadline, registration order).
     timers: BTreeMap<(u64, u64), Waker>,
     next_timer: u64,
     trace: Vec<TraceLine>,
+    keep_timeline: bool,
     i2c: Vec<I2cBus>,
     spi: Vec<SpiSlot>,
     analog: Vec<AnalogSpec>,
@@ -181,23 +189,48 @@ impl World {
         self.now_ns / 1_000_000
     }
 
+    /// Whether timeline lines go anywhere (printed or kept).
+    fn records(&self) -> bool {
+        self.echo || self.keep_timeline
+    }
+
     fn record(&mut self, at_ms: u64, source: &str, text: String) {
+        // One app: exactly the board console's format, unprefixed.
+        let alone = self.names.len() == 1 && &*self.names[0] == source;
+        let source = match self.names.iter().find(|n| &***n == source) {
+            Some(name) => name.clone(),
+            None => Arc::from(source),
+        };
+        self.emit(at_ms, source, alone, text);
+    }
+
+    fn emit(&mut self, at_ms: u64, source: Arc<str>, alone: bool, text: String) {
         if self.echo {
-            // One app: exactly the board console's format, unprefixed.
-            let alone = self.names.len() == 1 && self.names[0] == source;
             let line = TimelineLine {
                 at_ms,
-                source: (!alone).then_some(source),
+                source: (!alone).then_some(&*source),
                 event: &text,
             };
             // A closed pipe (`belljar run | head`) must not panic the run.
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
-        self.trace.push(TraceLine {
-            at_ms,
-            source: source.to_string(),
-            text,
-        });
+        if self.keep_timeline {
+            self.trace.push(TraceLine {
+                at_ms,
+                source,
+                text,
+            });
+        }
+    }
+
+    /// An app's host call on the timeline (formatted only if it goes
+    /// somewhere).
+    fn record_event(&mut self, at_ms: u64, app: usize, event: &Event<'_>) {
+        if self.records() {
+            let alone = self.names.len() == 1;
+            let name = self.names[app].clone();
+            self.emit(at_ms, name, alone, event.to_string());
+        }
     }
 
     /// Moves the clock forward and wakes every timer that is due.
@@ -289,6 +322,7 @@ impl Sim {
                 limit_ns: config.time_limit_ms.map(|ms| ms.saturating_mul(1_000_000)),
                 realtime: config.realtime,
                 echo: config.echo,
+                keep_timeline: config.keep_timeline,
                 presses: config.presses,
                 levels: [None; 30],
                 duty: [None; 30],
@@ -336,7 +370,7 @@ impl Sim {
             .enumerate()
             .map(|(i, name)| {
                 let app = world.names.len();
-                world.names.push(name.to_string());
+                world.names.push(Arc::from(*name));
                 world.stops.push(None);
                 let board = SimBoard {
                     pins: PINS
@@ -395,8 +429,10 @@ impl Sim {
     /// Adds a line from a firmware task to the timeline.
     pub fn note(&self, source: &str, text: impl Into<String>) {
         let mut world = lock(&self.world);
-        let at = world.now_ms();
-        world.record(at, source, text.into());
+        if world.records() {
+            let at = world.now_ms();
+            world.record(at, source, text.into());
+        }
     }
 
     /// Bytes the guests wrote to the UART.
@@ -846,7 +882,7 @@ impl SimBoard {
         world
             .trace
             .iter()
-            .filter(|l| &l.source == name)
+            .filter(|l| l.source == *name)
             .cloned()
             .collect()
     }
@@ -980,8 +1016,7 @@ impl Board for SimBoard {
     /// Records the call, then charges its time on the reference board.
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
         let mut world = lock(&self.world);
-        let name = world.names[self.app].clone();
-        world.record(at_ms, &name, event.to_string());
+        world.record_event(at_ms, self.app, event);
         let now = world.now_ns + world.host_call_ns;
         world.advance_to(now);
     }
