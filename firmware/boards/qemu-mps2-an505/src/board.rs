@@ -264,11 +264,11 @@ impl Board for Mps2Board {
         if let Some(stop) = self.stop.take() {
             return Some(stop);
         }
-        if BUTTON_STOPS.load(Relaxed) > 0 {
-            if let Some(stop) = self.buttons.iter_mut().find_map(|b| b.stop.take()) {
-                BUTTON_STOPS.fetch_sub(1, Relaxed);
-                return Some(stop);
-            }
+        if BUTTON_STOPS.load(Relaxed) > 0
+            && let Some(stop) = self.buttons.iter_mut().find_map(|b| b.stop.take())
+        {
+            BUTTON_STOPS.fetch_sub(1, Relaxed);
+            return Some(stop);
         }
         LIMITS.time_limit(board_ms())
     }
