@@ -14,6 +14,9 @@
 #[path = "../../boards/qemu-mps2-an505/src/uart.rs"]
 #[allow(dead_code)]
 mod uart;
+// Its semihosting exit and panic/HardFault handlers, likewise.
+#[path = "../../boards/qemu-mps2-an505/src/exit.rs"]
+mod exit;
 
 use core::fmt::Write as _;
 use core::mem::MaybeUninit;
@@ -99,7 +102,7 @@ fn main() -> ! {
         }
     }
     let _ = writeln!(Console, "speed-bench: exit status {status}");
-    exit(status)
+    exit::exit(status)
 }
 
 /// Instantiates the core module with its two imports and calls `run`, with
@@ -144,28 +147,4 @@ fn run_wasmi(wasm: &[u8], fuel: bool) -> Result<(), wasmi::Error> {
     let run = instance.get_typed_func::<(), ()>(&store, "run")?;
     run.call(&mut store, ())?;
     Ok(())
-}
-
-/// Ends QEMU with `status` (semihosting SYS_EXIT_EXTENDED).
-fn exit(status: u32) -> ! {
-    const SYS_EXIT_EXTENDED: usize = 0x20;
-    const ADP_STOPPED_APPLICATION_EXIT: usize = 0x20026;
-    let block = [ADP_STOPPED_APPLICATION_EXIT, status as usize];
-    // SAFETY: a semihosting call; QEMU must run with semihosting enabled.
-    unsafe { cortex_m_semihosting::syscall(SYS_EXIT_EXTENDED, &block) };
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    belljar_device::fault::print_panic(&mut Console, info);
-    exit(belljar_device::fault::PANIC_STATUS)
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn belljar_hard_fault(pc: u32) -> ! {
-    belljar_device::fault::print_hard_fault(&mut Console, pc);
-    exit(belljar_device::fault::HARD_FAULT_STATUS)
 }

@@ -13,6 +13,7 @@
 #![no_main]
 
 mod board;
+mod exit;
 mod i2c;
 #[cfg(belljar_supervisor)]
 mod supervised;
@@ -127,32 +128,5 @@ fn print_line(line: &dyn core::fmt::Display) {
 pub(crate) fn finish(status: u32) -> ! {
     let _ = writeln!(Console, "{}", ram::MemoryLine);
     let _ = writeln!(Console, "belljar: exit status {status}");
-    exit(status)
-}
-
-/// Ends QEMU with `status` (semihosting SYS_EXIT_EXTENDED, so that statuses
-/// other than 0 and 1 survive on 32-bit Arm).
-fn exit(status: u32) -> ! {
-    const SYS_EXIT_EXTENDED: usize = 0x20;
-    const ADP_STOPPED_APPLICATION_EXIT: usize = 0x20026;
-    let block = [ADP_STOPPED_APPLICATION_EXIT, status as usize];
-    // SAFETY: a semihosting call; QEMU must run with semihosting enabled.
-    unsafe { cortex_m_semihosting::syscall(SYS_EXIT_EXTENDED, &block) };
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    belljar_device::fault::print_panic(&mut Console, info);
-    exit(belljar_device::fault::PANIC_STATUS)
-}
-
-/// The board's part of the HardFault handler (`belljar_device::fault`):
-/// runs on a fresh stack with the stack limit off.
-#[unsafe(no_mangle)]
-extern "C" fn belljar_hard_fault(pc: u32) -> ! {
-    belljar_device::fault::print_hard_fault(&mut Console, pc);
-    exit(belljar_device::fault::HARD_FAULT_STATUS)
+    exit::exit(status)
 }
