@@ -208,6 +208,29 @@ pub fn stop(broker: &Broker, fleet: &str) -> Result<Rollout> {
     Ok(r)
 }
 
+/// The package of release `id`, from the broker.
+fn fetch(conn: &Connection, topics: &Topics, id: &str) -> Result<Vec<u8>> {
+    let topic = topics.release(id);
+    conn.subscribe(topic.clone())?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if let Some(Incoming::Message { topic: t, payload }) = conn.next(left)
+            && t == topic
+        {
+            let _ = conn.client.unsubscribe(topic);
+            if release_id(&payload) == id {
+                return Ok(payload);
+            }
+            bail!(
+                "the broker's copy of release {id} does not match its id; run `belljar rollout PACKAGE` to publish it again"
+            );
+        }
+    }
+    bail!(
+        "the broker holds no package for release {id}; run `belljar rollout PACKAGE` to publish it again"
+    )
+}
+
 /// What to roll out.
 pub struct Release<'a> {
     pub package: &'a [u8],
@@ -228,6 +251,8 @@ pub fn rollout(
     let topics = Topics::new(fleet)?;
     let (conn, _) = connect(broker, "rollout")?;
     let mut view = gather(&conn, &topics, Duration::from_millis(700))?;
+    // The package, to publish again to a broker that lost it.
+    let mut package: Option<Vec<u8>> = release.as_ref().map(|r| r.package.to_vec());
     let mut rollout = match (release, view.rollout.clone()) {
         (Some(rel), existing) => {
             let plan = plan.context("a new rollout needs a plan")?;
@@ -271,6 +296,10 @@ pub fn rollout(
         ),
         (None, None) => bail!("fleet {fleet} has no rollout to resume"),
     };
+    let package = match package.take() {
+        Some(p) => p,
+        None => fetch(&conn, &topics, &rollout.id)?,
+    };
     view.rollout = Some(rollout.clone());
     show(&view, "");
     let mut shown = (view.summary(), Instant::now(), rollout.stage);
@@ -296,6 +325,7 @@ pub fn rollout(
                 show(&view, "reconnected to the broker");
                 conn.subscribe(topics.rollout())?;
                 conn.subscribe(topics.devices())?;
+                conn.put(topics.release(&rollout.id), package.clone())?;
                 conn.put(topics.rollout(), serde_json::to_vec(&rollout)?)?;
             }
             Some(Incoming::Down(e)) if tick.elapsed() > Duration::from_secs(1) => {
