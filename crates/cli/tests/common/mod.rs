@@ -8,6 +8,8 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+pub mod broker;
+
 use belljar_build::GuestCrate;
 use belljar_cli::run::SimApp;
 use belljar_host::runtime::{App, Exit, Limits, Runtime};
