@@ -346,3 +346,154 @@ fn a_rollout_whose_controller_dies_is_resumed_by_another_belljar() {
     ]);
     assert!(!ok && out.contains("already complete"), "{out}");
 }
+
+/// `openssl`, in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rollouts_run_over_tls_with_a_password_and_a_wrong_password_is_one_clear_error() {
+    let dir = setup("fleet-tls");
+    // A CA and a broker certificate for 127.0.0.1; a password file.
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=belljar test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "broker.key",
+            "-out",
+            "broker.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "broker.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "broker.pem",
+        ],
+    );
+    let passwd = dir.join("passwd");
+    let out = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args(["ops", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["broker.key", "passwd"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let m = Mosquitto::start_with(
+        &dir,
+        &format!(
+            "allow_anonymous false\npassword_file {}\ncafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker.key\n",
+            passwd.display(),
+            d = dir.display()
+        ),
+    );
+    let url = format!("mqtts://ops:s3cret@127.0.0.1:{}", m.port);
+    let ca = dir.join("ca.pem");
+    let broker = ["--broker", &url, "--ca", ca.to_str().unwrap()];
+    let devices = Devices::start_on(&broker, &dir, "tls", 3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut args = vec!["fleet", "status", "--fleet", "plant"];
+        args.extend_from_slice(&broker);
+        let (ok, out) = belljar(&args);
+        assert!(ok, "{out}");
+        if out.contains("3 devices (3 online") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let v2 = dir.join("v2.bjpkg");
+    let mut args = vec![
+        "rollout",
+        v2.to_str().unwrap(),
+        "--fleet",
+        "plant",
+        "--canary",
+        "34%",
+    ];
+    args.extend_from_slice(&broker);
+    let (ok, out) = belljar(&args);
+    assert!(ok && out.contains("confirmed 3"), "{out}");
+    assert_eq!(
+        devices.count("tls000", "blinky v2 verified and installed"),
+        1
+    );
+
+    let wrong = format!("mqtts://ops:wrong@127.0.0.1:{}", m.port);
+    let (ok, out) = belljar(&[
+        "fleet",
+        "status",
+        "--fleet",
+        "plant",
+        "--broker",
+        &wrong,
+        "--ca",
+        ca.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("cannot reach the broker at mqtts://ops@127.0.0.1"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("wrong"),
+        "the password is not printed:\n{out}"
+    );
+}

@@ -32,6 +32,11 @@ pub fn free_port() -> u16 {
 
 impl Mosquitto {
     pub fn start(dir: &Path) -> Mosquitto {
+        Mosquitto::start_with(dir, "allow_anonymous true\n")
+    }
+
+    /// With `settings` (mosquitto.conf lines) for its listener.
+    pub fn start_with(dir: &Path, settings: &str) -> Mosquitto {
         let port = free_port();
         let conf = dir.join("mosquitto.conf");
         // Run as root, Mosquitto drops to its own user: let it write its store.
@@ -40,7 +45,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                "listener {port} 127.0.0.1\n{settings}persistence true\n\
                  persistence_location {}/\nautosave_interval 1\nautosave_on_changes true\n\
                  sys_interval 1\n",
                 dir.display()
@@ -95,11 +100,17 @@ pub struct Devices {
 
 impl Devices {
     pub fn start(m: &Mosquitto, dir: &Path, prefix: &str, count: usize) -> Devices {
+        Devices::start_on(&["--broker", &m.url()], dir, prefix, count)
+    }
+
+    /// With `broker` flags (`--broker URL`, `--ca PEM`...).
+    pub fn start_on(broker: &[&str], dir: &Path, prefix: &str, count: usize) -> Devices {
         let log = dir.join(format!("{prefix}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_belljar"))
             .args(["fleet", "simulate"])
             .arg(dir.join("v1.bjpkg"))
-            .args(["--broker", &m.url(), "--fleet", "plant", "--prefix", prefix])
+            .args(broker)
+            .args(["--fleet", "plant", "--prefix", prefix])
             .args(["--devices", &count.to_string()])
             .arg("--pubkey")
             .arg(dir.join("fleet.pub"))
