@@ -824,7 +824,7 @@ fn real_main() -> Result<ExitCode> {
                     s.detail
                         .as_ref()
                         .or(s.fault.as_ref())
-                        .map(|f| format!(" {f}"))
+                        .map(|f| format!(" {}", f.lines().next().unwrap_or_default()))
                         .unwrap_or_default()
                 );
             }

@@ -99,6 +99,8 @@ impl View {
                     let why = s
                         .and_then(|s| s.detail.clone().or(s.fault.clone()))
                         .unwrap_or_else(|| "did not confirm in time".into());
+                    // The first line (a trap's backtrace follows it).
+                    let why = why.lines().next().unwrap_or_default();
                     let phase = s.map_or("?", |s| s.phase.name());
                     let _ = writeln!(out, "  failed {name}: {phase}: {why}");
                 }
