@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::CRC32;
+use crate::xip::MappedFlash;
 use crate::proto::{CandidateState, Reject};
 
 /// Where the update area lies in the flash and how patient the boot is.
@@ -329,7 +330,8 @@ impl<F: NorFlash> Slots<F> {
         self.state.active.map(|image| self.choice(image, false))
     }
 
-    /// Reads a stored package into RAM (for flashes that are not memory-mapped).
+    /// Reads a stored package into RAM (for flashes that are not memory-mapped;
+    /// on a [`MappedFlash`] see [`Self::mapped_image`]).
     pub fn read_image(&mut self, image: &Image) -> Result<Vec<u8>, Error<F::Error>> {
         let start = self.slot_range(image.slot).start;
         self.read_bytes(start, image.len)
@@ -633,6 +635,34 @@ impl<F: NorFlash> Slots<F> {
         };
         self.write_record(self.with_candidate(Candidate::Empty))?;
         Ok(true)
+    }
+}
+
+impl<F: NorFlash + MappedFlash> Slots<F> {
+    /// A stored package where it lies in the flash (no copy), e.g. to verify
+    /// it and deserialize it in place. `None` if the image does not fit its
+    /// slot (a boot state from another layout).
+    ///
+    /// Package bytes are only written to the [candidate
+    /// slot](Self::candidate_slot), so the bytes of `image` stay as they are
+    /// while [`Self::may_write`] is false for its slot.
+    pub fn mapped_image(&self, image: &Image) -> Option<&[u8]> {
+        let slot = self.slot_range(image.slot);
+        if image.len > slot.end - slot.start {
+            return None;
+        }
+        self.flash.mapped(slot.start, image.len)
+    }
+}
+
+impl<F: NorFlash> Slots<F> {
+    /// Whether any operation of these slots can erase or write `slot` in
+    /// the current state: only the candidate slot is ever written, and not
+    /// while its candidate is on trial ([`Error::Busy`]) until it is
+    /// confirmed (then the other slot becomes the candidate slot) or
+    /// rolled back (by [`Self::report_failure`] or [`Self::boot`]).
+    pub fn may_write(&self, slot: Slot) -> bool {
+        slot == self.candidate_slot() && !matches!(self.state.candidate, Candidate::Testing { .. })
     }
 }
 
