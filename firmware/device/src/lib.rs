@@ -24,6 +24,7 @@ pub mod fp;
 pub mod heap;
 pub mod ram;
 pub mod stacks;
+pub mod supervised;
 mod support;
 mod tls;
 
@@ -627,7 +628,7 @@ pub async fn supervise<P, F>(
     console: &mut impl Write,
 ) where
     P: belljar_supervisor::Platform,
-    F: embedded_storage::nor_flash::NorFlash,
+    F: embedded_storage::nor_flash::NorFlash + belljar_update::MappedFlash,
 {
     use belljar_package::ed25519_dalek::VerifyingKey;
     use belljar_update::{Config, Slots};
