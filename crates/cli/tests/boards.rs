@@ -100,7 +100,10 @@ fn rp2350_supervisor_firmware_builds_with_its_update_area_and_fits() {
     };
     let start = symbol("__belljar_slots_start").address();
     let end = symbol("__belljar_slots_end").address();
-    assert_eq!((start, end), (0x1000_0000 + (4096 - 512) * 1024, 0x1040_0000));
+    assert_eq!(
+        (start, end),
+        (0x1000_0000 + (4096 - 512) * 1024, 0x1040_0000)
+    );
     // Nothing of the firmware is stored in the update area.
     for section in file.sections() {
         let name = section.name().unwrap_or("");

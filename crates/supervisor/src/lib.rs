@@ -37,11 +37,11 @@ use belljar_host::{Access, Board, Grants};
 use belljar_package::ed25519_dalek::VerifyingKey;
 use belljar_package::{Capabilities, Header, Policy};
 use belljar_profile::Target;
+use belljar_update::MappedFlash;
 use belljar_update::frame::{self, Decoder};
 use belljar_update::proto::{DeviceMsg, HostMsg};
 use belljar_update::{BootChoice, Receiver, Slots};
 use embassy_futures::select::{Either, Either3, select, select3};
-use belljar_update::MappedFlash;
 use embedded_storage::nor_flash::NorFlash;
 
 pub use belljar_update;

@@ -12,8 +12,9 @@
 //! [`host::Upload`] is the sending side, [`sim_flash::SimFlash`] a NOR flash in
 //! RAM with power-cut injection for tests, [`xip::XipFlash`] the `NorFlash` of
 //! a memory-mapped QSPI flash over what a boot ROM offers ([`RawFlash`]).
-//! On a [`MappedFlash`], [`Slots::mapped_image`] gives a stored package in
-//! place, so it is verified and deserialized without a RAM copy.
+//! On a [`MappedFlash`] ([`Slots::open_mapped`]), a received candidate is
+//! verified in place and [`Slots::mapped_image`] gives a stored package
+//! where it lies, so it is verified and deserialized without a RAM copy.
 //!
 //! # Flash layout
 //!

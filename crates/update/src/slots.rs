@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::CRC32;
-use crate::xip::MappedFlash;
 use crate::proto::{CandidateState, Reject};
+use crate::xip::MappedFlash;
 
 /// Where the update area lies in the flash and how patient the boot is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,14 @@ pub struct Slots<F> {
     newest_sector: Option<u32>,
     /// Bytes of the candidate written in this session (after `begin_candidate`).
     rx_written: Option<u32>,
+    /// How to see stored bytes in place ([`Slots::open_mapped`]): a
+    /// received candidate is then verified without a RAM copy.
+    mapped: Option<Mapper<F>>,
 }
+
+/// [`MappedFlash::mapped`] of a flash type, kept as a function so that the
+/// generic [`NorFlash`] code can use it when the flash offers it.
+type Mapper<F> = for<'a> fn(&'a F, u32, u32) -> Option<&'a [u8]>;
 
 fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
@@ -223,7 +230,20 @@ impl<F: NorFlash> Slots<F> {
             cursor,
             newest_sector,
             rx_written: None,
+            mapped: None,
         })
+    }
+
+    /// [`Self::open`] on a memory-mapped flash: stored packages are also
+    /// verified where they lie ([`Self::mark_pending`] makes no RAM copy of
+    /// the candidate; [`Self::mapped_image`] for the boot).
+    pub fn open_mapped(flash: F, cfg: Config) -> Result<Self, Error<F::Error>>
+    where
+        F: MappedFlash,
+    {
+        let mut slots = Self::open(flash, cfg)?;
+        slots.mapped = Some(F::mapped);
+        Ok(slots)
     }
 
     fn check_geometry(flash: &F, cfg: &Config) -> Result<(), Error<F::Error>> {
@@ -544,15 +564,23 @@ impl<F: NorFlash> Slots<F> {
             None => return Err(Error::NotReceiving),
         }
         let slot = self.candidate_slot();
-        let bytes = self.read_bytes(self.slot_range(slot).start, len)?;
-        let verdict = if Sha256::digest(&bytes).as_slice() != sha256 {
+        let start = self.slot_range(slot).start;
+        let copy;
+        let bytes = match self.mapped.and_then(|map| map(&self.flash, start, len)) {
+            Some(in_place) => in_place,
+            None => {
+                copy = self.read_bytes(start, len)?;
+                &copy[..]
+            }
+        };
+        let verdict = if Sha256::digest(bytes).as_slice() != sha256 {
             Err(Reject::HashMismatch)
         } else {
             let policy = Policy {
                 installed: policy.installed.max(self.installed_version()),
                 ..*policy
             };
-            belljar_package::verify(&bytes, &policy)
+            belljar_package::verify(bytes, &policy)
                 .map(|ok| ok.header)
                 .map_err(|e| Reject::from(&e))
         };

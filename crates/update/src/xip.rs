@@ -269,7 +269,10 @@ mod tests {
         let mut f = flash();
         let len = 8 * 4096;
         assert_eq!(f.write(len - 256, &[0; 512]), Err(XipError::OutOfBounds));
-        assert_eq!(f.write(u32::MAX - 255, &[0; 256]), Err(XipError::OutOfBounds));
+        assert_eq!(
+            f.write(u32::MAX - 255, &[0; 256]),
+            Err(XipError::OutOfBounds)
+        );
         assert_eq!(f.write(128, &[0; 256]), Err(XipError::NotAligned));
         assert_eq!(f.write(0, &[0; 100]), Err(XipError::NotAligned));
         assert_eq!(f.erase(0, 100), Err(XipError::NotAligned));

@@ -26,7 +26,7 @@ fn update_flow<F: TestFlash>(flash: &mut F, pkg: &[u8]) -> (bool, Option<u32>) {
             }
         };
     }
-    let mut slots = match Slots::open(&mut *flash, CFG) {
+    let mut slots = match Slots::open_mapped(&mut *flash, CFG) {
         Ok(slots) => slots,
         Err(e) => panic!("{e:?}: open does not write, the power is on"),
     };
@@ -44,7 +44,7 @@ fn update_flow<F: TestFlash>(flash: &mut F, pkg: &[u8]) -> (bool, Option<u32>) {
         end => panic!("update ended with {end:?}"),
     }
     // Planned reboot into the candidate (opening only reads).
-    let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+    let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
     let choice = or_cut!(slots, slots.boot(), resumed_from).expect("an app to boot");
     assert!(choice.trial);
     // The app runs and is healthy.
@@ -66,7 +66,7 @@ fn power_up<F: TestFlash>(flash: &mut F, a: &[u8], b: &[u8]) -> Booted {
     flash.reboot();
     let vk = verifying_key();
     let mut check = policy(&vk);
-    let mut slots = match Slots::open(&mut *flash, CFG) {
+    let mut slots = match Slots::open_mapped(&mut *flash, CFG) {
         Ok(slots) => slots,
         Err(e) => return Booted::Brick(format!("open: {e:?}")),
     };
@@ -110,7 +110,7 @@ fn retry_flow<F: TestFlash>(flash: &mut F, booted: &Booted, b: &[u8]) -> (bool, 
     match booted {
         Booted::BConfirmed => (true, None),
         Booted::BTrial => {
-            let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+            let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
             match slots.confirm() {
                 Ok(confirmed) => (confirmed, None),
                 Err(e) => {
@@ -126,7 +126,7 @@ fn retry_flow<F: TestFlash>(flash: &mut F, booted: &Booted, b: &[u8]) -> (bool, 
 
 /// B is the confirmed app and boots.
 fn assert_b_confirmed<F: TestFlash>(flash: &mut F, b: &[u8]) {
-    let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+    let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
     let choice = slots.boot().unwrap().unwrap();
     assert!(!choice.trial);
     assert_eq!(

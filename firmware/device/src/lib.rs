@@ -647,7 +647,7 @@ pub async fn supervise<P, F>(
         slot_sectors: (sectors - 2) / 2,
         max_boot_attempts: 3,
     };
-    let mut slots = match Slots::open(flash, config) {
+    let mut slots = match Slots::open_mapped(flash, config) {
         Ok(slots) => slots,
         Err(e) => {
             let _ = writeln!(console, "error: cannot open the app slots: {e:?}");

@@ -8,10 +8,10 @@
 use belljar_package::ed25519_dalek::{SigningKey, VerifyingKey};
 use belljar_package::{Header, Policy, sign};
 use belljar_profile::Target;
+use belljar_update::embedded_storage::nor_flash::NorFlash;
 use belljar_update::frame::{Decoder, encode_vec};
 use belljar_update::host::{Step, Upload};
 use belljar_update::proto::{DeviceMsg, HostMsg, Mode};
-use belljar_update::embedded_storage::nor_flash::NorFlash;
 use belljar_update::sim_flash::SimFlash;
 use belljar_update::xip::{self, XipFlash};
 use belljar_update::{Config, MappedFlash, Receiver, Slots};
@@ -258,7 +258,7 @@ pub fn upload<F: TestFlash>(
 pub fn install<F: TestFlash>(flash: &mut F, pkg: &[u8]) {
     let vk = verifying_key();
     let policy = policy(&vk);
-    let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+    let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
     let report = upload(
         pkg,
         Mode::Install,
