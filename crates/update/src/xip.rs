@@ -46,7 +46,8 @@ unsafe impl<T: MappedFlash> MappedFlash for &mut T {
 }
 
 // SAFETY: the bytes are one heap allocation made in `SimFlash::new` and
-// never resized, changed only by `erase` and `write`.
+// never resized, changed only by `erase` and `write`, which write through
+// the buffer's raw pointer and only the range they are given.
 unsafe impl<const W: usize, const E: usize> MappedFlash for SimFlash<W, E> {
     fn mapped(&self, offset: u32, len: u32) -> Option<&[u8]> {
         let start = offset as usize;
@@ -262,6 +263,28 @@ mod tests {
         f.erase(4096, 8192).unwrap();
         assert_eq!(f.mapped(4096 + 512, 256), Some(&[0xFF; 256][..]));
         assert_eq!(f.raw().erase_counts()[9], 1);
+    }
+
+    /// What `MappedFlash` promises and the supervisor relies on: bytes
+    /// held (as a raw slice, like Wasmtime's `deserialize_raw`) keep their
+    /// address and contents while other sectors are erased and written and
+    /// the flash value moves.
+    #[test]
+    fn mapped_bytes_stay_put_while_other_sectors_change() {
+        let mut f = flash();
+        f.write(0, &[7; 512]).unwrap();
+        let held = core::ptr::NonNull::from(f.mapped(0, 512).unwrap());
+        f.write(4096, &[1; 256]).unwrap();
+        f.erase(4096, 3 * 4096).unwrap();
+        f.write(4096, &[0; 4096]).unwrap();
+        f.raw_mut().cut_power(0, 128);
+        assert!(f.erase(4096, 8192).is_err());
+        let moved = Some(f).unwrap();
+        // SAFETY: the flash is alive and nothing wrote these bytes.
+        let held = unsafe { held.as_ref() };
+        assert_eq!(held, &[7; 512][..]);
+        assert_eq!(moved.mapped(0, 512).unwrap().as_ptr(), held.as_ptr());
+        assert!(moved.mapped(4096, 4096).unwrap().iter().any(|&b| b != 0xFF));
     }
 
     #[test]
