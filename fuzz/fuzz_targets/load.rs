@@ -3,7 +3,7 @@
 //! slot's bytes replaced, as a corrupted or tampered flash would), the
 //! factory install, a `RunOnce` upload held in RAM, and the package itself.
 //! Each ends in `belljar_supervisor::load_verified`, the supervisor's only
-//! way to `Runtime::load_copied` (Wasmtime's deserializer); here its `load`
+//! way to `Runtime::load_in_place` (Wasmtime's deserializer); here its `load`
 //! counts calls instead of deserializing. Asserted: bytes that are not the
 //! trusted key's signed package never reach `load`; when `load` is called it
 //! gets exactly the payload of bytes that verify.
@@ -64,7 +64,8 @@ fn load(package: &[u8], policy: &Policy<'_>) -> bool {
 }
 
 /// The installed app's slot overwritten with `data` (padded to the write
-/// size), then a boot: the supervisor reads the image and loads it.
+/// size), then a boot: the supervisor verifies and loads the image where
+/// it lies in the flash (`Slots::mapped_image`).
 fn boot_tampered_slot(data: &[u8]) {
     let mut flash = BASE.clone();
     let slot = {
@@ -78,13 +79,13 @@ fn boot_tampered_slot(data: &[u8]) {
     flash.write(slot.start, &bytes).unwrap();
     let mut slots = Slots::open(&mut flash, CFG).unwrap();
     let choice = slots.boot().unwrap().expect("an app is recorded");
-    let image = slots.read_image(&choice.image).unwrap();
+    let image = slots.mapped_image(&choice.image).unwrap();
     let policy = Policy {
         installed: slots.installed_version(),
         ..*POLICY
     };
     // With A's length recorded, only A itself verifies.
-    assert_eq!(load(&image, &policy), image == A.as_slice());
+    assert_eq!(load(image, &policy), image == A.as_slice());
 }
 
 /// `data` as the factory image of empty slots; if installed, booted.
@@ -94,9 +95,9 @@ fn factory(data: &[u8]) {
         Ok(_) => {
             assert!(signed(data), "an unsigned factory image was installed");
             let choice = slots.boot().unwrap().unwrap();
-            let image = slots.read_image(&choice.image).unwrap();
+            let image = slots.mapped_image(&choice.image).unwrap();
             assert_eq!(image, data);
-            assert!(load(&image, &POLICY));
+            assert!(load(image, &POLICY));
         }
         Err(_) => assert!(slots.active().is_none()),
     }

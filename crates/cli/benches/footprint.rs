@@ -178,10 +178,20 @@ fn current_firmware(cwasm: &Path, settings: &FirmwareSettings) -> PathBuf {
     qemu::build_firmware(&[cwasm], settings).unwrap()
 }
 
-/// The size of `cwasm` signed as a package, as `belljar sign` makes it
-/// (blinky's capabilities: gpio and timing, pin 25).
+/// The key the bench signs with.
+fn key() -> belljar_package::ed25519_dalek::SigningKey {
+    belljar_package::ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+}
+
+/// The size of `cwasm` signed as a package ([`signed`]).
 fn signed_len(cwasm: &[u8]) -> u64 {
-    let key = belljar_package::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    signed(cwasm).len() as u64
+}
+
+/// `cwasm` signed as a package, as `belljar sign` makes it (blinky's
+/// capabilities: gpio and timing, pin 25).
+fn signed(cwasm: &[u8]) -> Vec<u8> {
+    let key = key();
     let mut header =
         belljar_package::Header::for_payload(Target::Pulley32, "blinky", "blinky", 1, cwasm);
     header.capabilities.interfaces = vec![
@@ -189,7 +199,7 @@ fn signed_len(cwasm: &[u8]) -> u64 {
         "embedded:platform/timing".into(),
     ];
     header.capabilities.outputs = vec![25];
-    belljar_package::sign(&header, cwasm, &key).len() as u64
+    belljar_package::sign(&header, cwasm, &key)
 }
 
 /// Heap and main stack peaks of blinky and uart-echo together on the
@@ -300,6 +310,14 @@ impl OldFirmware {
                 "BELLJAR_PRESS",
                 (!settings.presses.is_empty()).then(|| settings.presses.join(",")),
             ),
+            (
+                "BELLJAR_PUBKEY",
+                settings.pubkey.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                "BELLJAR_INITIAL",
+                settings.initial.as_ref().map(|p| p.display().to_string()),
+            ),
         ];
         for (name, value) in vars {
             match value {
@@ -325,7 +343,65 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The last firmware whose supervisor verified a RAM copy of the package
+/// and had Wasmtime copy the payload again (`load_copied`).
+const COPYING_SUPERVISOR_COMMIT: &str = "bfd102d";
+
+/// Supervisor mode on QEMU (blinky's signed package as the factory app,
+/// 3 s; the board's 256 KiB emulated NOR flash is in the heap of both):
+/// the heap peak with packages verified and deserialized in place, and in
+/// the last firmware that copied them.
+fn measure_supervisor(blinky: &Path) {
+    let dir = repo().join("target").join("footprint-supervisor");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pubkey = dir.join("bench.pub");
+    let hex: String = key()
+        .verifying_key()
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(&pubkey, hex).unwrap();
+    let cwasm = std::fs::read(blinky).unwrap();
+    let package = signed(&cwasm);
+    let initial = dir.join("blinky.bjpkg");
+    std::fs::write(&initial, &package).unwrap();
+    let settings = FirmwareSettings {
+        for_ms: Some(3000),
+        pubkey: Some(pubkey.canonicalize().unwrap()),
+        initial: Some(initial.canonicalize().unwrap()),
+        ram: Some(1024 * 1024),
+        heap: Some(768 * 1024),
+        ..FirmwareSettings::default()
+    };
+    let peak = |elf: &Path| {
+        let out = qemu::boot(elf, b"", false).unwrap();
+        assert_eq!(out.status, 0, "{}", out.console);
+        assert!(out.console.contains("running blinky v1"), "{}", out.console);
+        number_after(memory_line(&out.console), "memory: heap peak")
+    };
+    let in_place = peak(&qemu::build_firmware(&[], &settings).unwrap());
+    let old = OldFirmware::add(COPYING_SUPERVISOR_COMMIT);
+    let copied = peak(&old.build(blinky, &settings));
+    println!();
+    println!(
+        "| supervisor mode on QEMU (blinky package {} B, payload {} B, 3 s) | heap peak |",
+        package.len(),
+        cwasm.len()
+    );
+    println!("|---|---|");
+    println!("| verified and deserialized in place (this firmware) | {in_place} B |");
+    println!("| RAM copy + Wasmtime copy ({COPYING_SUPERVISOR_COMMIT}) | {copied} B |");
+    println!("| saved | {} B |", copied as i64 - in_place as i64);
+}
+
 fn main() {
+    // `BELLJAR_FOOTPRINT_ONLY=supervisor`: only the supervisor-mode table.
+    if std::env::var("BELLJAR_FOOTPRINT_ONLY").as_deref() == Ok("supervisor") {
+        let blinky = guest_cwasm("blinky", None, "supervisor");
+        measure_supervisor(&blinky);
+        return;
+    }
     let belljar = Config {
         name: "belljar",
         memory: None,
@@ -523,6 +599,7 @@ fn main() {
         i2c.instantiated as f64 / 1024.0
     );
     println!("| .cwasm of the I2C app | {} B |", i2c.cwasm);
+    measure_supervisor(&belljar_guests.blinky);
 }
 
 struct I2cFigures {

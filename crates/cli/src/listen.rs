@@ -152,7 +152,7 @@ pub fn listen_on(
         slot_sectors: (SECTORS as u32 - 2) / 2,
         max_boot_attempts: 3,
     };
-    let mut slots = Slots::open(SimFlash::<8, 4096>::new(SECTORS), config)
+    let mut slots = Slots::open_mapped(SimFlash::<8, 4096>::new(SECTORS), config)
         .map_err(|e| anyhow::anyhow!("cannot open the simulated flash: {e:?}"))?;
     let settings = Settings {
         limits: sim.limits(),

@@ -338,6 +338,23 @@ impl<B: Board + 'static> Runtime<B> {
             .map_err(LoadError::WrongProfile)
     }
 
+    /// [`Runtime::load`] of bytes that are not `'static` but stay put: a
+    /// package in a memory-mapped flash slot, or in a RAM buffer that
+    /// outlives the app. Deserialized in place (`deserialize_raw`, no copy).
+    ///
+    /// # Safety
+    /// As for [`Runtime::deserialize`], and `cwasm` must stay at this
+    /// address, unchanged, until the returned [`App`] and everything
+    /// instantiated from it are dropped (Wasmtime keeps using the bytes: on
+    /// Pulley they are the bytecode it interprets).
+    pub unsafe fn load_in_place(&self, cwasm: &[u8]) -> Result<App<B>, LoadError> {
+        check_header(cwasm)?;
+        // SAFETY: the caller vouches for the bytes and for their lifetime.
+        let component = unsafe { Component::deserialize_raw(&self.engine, NonNull::from(cwasm)) }
+            .map_err(LoadError::WrongProfile)?;
+        self.prepare(component)
+    }
+
     /// Like [`Runtime::load`] but copies the artifact into the heap
     /// (`Component::deserialize`): for artifacts that do not stay in place,
     /// and as the baseline the footprint benchmark compares against.

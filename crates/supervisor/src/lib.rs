@@ -1,10 +1,12 @@
 //! The supervisor: what runs the app on a device (and on the simulator in
 //! `belljar run --listen`), and what no app can take down.
 //!
-//! * The app comes from the A/B flash [`Slots`]. Its package is read into RAM
-//!   and **verified** (signature against the key built into the firmware,
-//!   hash, target, engine, anti-rollback) before a byte of it reaches
-//!   Wasmtime's deserializer; the verified bytes are the ones deserialized.
+//! * The app comes from the A/B flash [`Slots`] (a [`MappedFlash`]). Its
+//!   package is **verified** where it lies in the flash (signature against
+//!   the key built into the firmware, hash, target, engine, anti-rollback)
+//!   before a byte of it reaches Wasmtime's deserializer; the verified
+//!   bytes are the ones deserialized, in place (`deserialize_raw`: no RAM
+//!   copy of the package; Pulley runs the bytecode from the flash).
 //! * The signed header's capabilities become the app's [`Grants`]: a pin or
 //!   interface it was not granted is a guest trap with a message.
 //! * The app runs on the async host (fuel-sliced: it yields every
@@ -28,12 +30,14 @@ use core::cell::RefCell;
 use core::fmt;
 use core::future::Future;
 use core::pin::pin;
+use core::ptr::NonNull;
 
 use belljar_host::runtime::{App, Exit, Limits, Runtime};
 use belljar_host::{Access, Board, Grants};
 use belljar_package::ed25519_dalek::VerifyingKey;
 use belljar_package::{Capabilities, Header, Policy};
 use belljar_profile::Target;
+use belljar_update::MappedFlash;
 use belljar_update::frame::{self, Decoder};
 use belljar_update::proto::{DeviceMsg, HostMsg};
 use belljar_update::{BootChoice, Receiver, Slots};
@@ -190,7 +194,7 @@ struct Report {
 }
 
 /// The supervisor of one device.
-pub struct Supervisor<'k, P: Platform, F: NorFlash> {
+pub struct Supervisor<'k, P: Platform, F: NorFlash + MappedFlash> {
     platform: P,
     report: RefCell<Report>,
     runtime: Runtime<P::Board>,
@@ -201,7 +205,7 @@ pub struct Supervisor<'k, P: Platform, F: NorFlash> {
     settings: Settings,
 }
 
-impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
+impl<'k, P: Platform, F: NorFlash + MappedFlash> Supervisor<'k, P, F> {
     pub fn new(
         platform: P,
         runtime: Runtime<P::Board>,
@@ -311,18 +315,22 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
     }
 
     /// Boots `choice`: verify, load, run beside the agent. Returns a switch
-    /// if an update interrupted it, and whether the app failed.
+    /// if an update interrupted it, and whether the app failed. The package
+    /// is verified and deserialized where it lies in the flash (no RAM copy).
     async fn run_choice(&self, choice: &BootChoice) -> (Option<Switch>, bool) {
         let image = choice.image;
-        let package = match self.slots.borrow_mut().read_image(&image) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                self.platform.log(format_args!(
-                    "supervisor: cannot read slot {:?}: {e:?}",
-                    image.slot
-                ));
-                return (None, true);
-            }
+        let mapped = {
+            let slots = self.slots.borrow();
+            slots
+                .mapped_image(&image)
+                .map(|bytes| (NonNull::from(bytes), slots.may_write(image.slot)))
+        };
+        let Some((bytes, writable)) = mapped else {
+            self.platform.log(format_args!(
+                "supervisor: slot {:?} does not hold {} bytes",
+                image.slot, image.len
+            ));
+            return (None, true);
         };
         self.report.borrow_mut().slot = Some(image.slot);
         self.platform.log(format_args!(
@@ -331,7 +339,24 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
             image.version,
             if choice.trial { ", on trial" } else { "" }
         ));
-        self.run_package(&package, choice.trial).await
+        if writable {
+            // An update could be written into this very slot while the app
+            // runs from it (no state of the slots allows it today): run a
+            // RAM copy instead of the flash bytes.
+            // SAFETY: as below, for the moment of the copy.
+            let copy = unsafe { bytes.as_ref() }.to_vec();
+            return self.run_package(&copy, choice.trial).await;
+        }
+        // SAFETY: `MappedFlash` keeps the bytes at this address while the
+        // flash lives (it lives in `self`), changed only by the slots' erase
+        // and write, which touch only a slot for which `may_write` is true.
+        // For the booted slot it is false and stays false while the app
+        // runs: the agent writes only the candidate slot, which is the other
+        // one, or this one on trial, where `begin_candidate` is refused
+        // until the trial is confirmed (then the other slot is the
+        // candidate slot). Nothing rolls a trial back while it runs.
+        let package: &[u8] = unsafe { bytes.as_ref() };
+        self.run_package(package, choice.trial).await
     }
 
     /// Verifies and runs one package until it ends or an update comes.
@@ -410,13 +435,18 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
         }
     }
 
-    /// Verification before load (see [`load_verified`]), into this runtime.
+    /// Verification before load (see [`load_verified`]), into this runtime:
+    /// the verified payload is deserialized in place (`deserialize_raw`).
+    ///
+    /// The caller keeps `package` where it is, unchanged, until the returned
+    /// [`App`] is dropped ([`Self::run_package`] drops it before it returns,
+    /// so the same bytes are never deserialized twice at once).
     fn load(&self, package: &[u8]) -> Result<(Header, App<P::Board>), ()> {
         // SAFETY: `load_verified` hands over only the payload of a package
         // signed by the key built into this firmware, whose hash, target and
-        // engine were checked.
+        // engine were checked; the bytes outlive the app (see above).
         let loaded = load_verified(package, &self.policy(), |payload| unsafe {
-            self.runtime.load_copied(payload)
+            self.runtime.load_in_place(payload)
         });
         match loaded {
             Ok(loaded) => Ok(loaded),

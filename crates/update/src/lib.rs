@@ -10,7 +10,11 @@
 //! written while an update is in progress, so a power cut at any moment leaves
 //! a verifiable app to boot (`tests/power_cut.rs` cuts at every flash operation).
 //! [`host::Upload`] is the sending side, [`sim_flash::SimFlash`] a NOR flash in
-//! RAM with power-cut injection for tests.
+//! RAM with power-cut injection for tests, [`xip::XipFlash`] the `NorFlash` of
+//! a memory-mapped QSPI flash over what a boot ROM offers ([`RawFlash`]).
+//! On a [`MappedFlash`] ([`Slots::open_mapped`]), a received candidate is
+//! verified in place and [`Slots::mapped_image`] gives a stored package
+//! where it lies, so it is verified and deserialized without a RAM copy.
 //!
 //! # Flash layout
 //!
@@ -56,9 +60,11 @@ pub mod proto;
 pub mod receiver;
 pub mod sim_flash;
 pub mod slots;
+pub mod xip;
 
 pub use receiver::Receiver;
 pub use slots::{BootChoice, BootState, Candidate, Config, Image, Slot, Slots};
+pub use xip::{MappedFlash, RawFlash, XipFlash};
 
 pub use belljar_package;
 pub use embedded_storage;

@@ -144,6 +144,44 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
     }
 }
 
+impl<const W: usize, const E: usize> SimFlash<W, E> {
+    /// Sets `range` to `byte`, and [`Self::store`] copies bytes in: both
+    /// through the buffer's raw pointer (`Vec::as_mut_ptr` makes no
+    /// reference to the whole memory), so a slice of other bytes handed out
+    /// by [`MappedFlash::mapped`](crate::MappedFlash) stays valid, as the
+    /// supervisor's running app needs while the agent writes the other slot.
+    fn fill(&mut self, range: core::ops::Range<usize>, byte: u8) {
+        assert!(range.start <= range.end && range.end <= self.memory.len());
+        // SAFETY: in bounds (checked above); no reference to these bytes
+        // is alive (`mapped` slices cover only bytes no write touches).
+        unsafe {
+            core::ptr::write_bytes(self.memory.as_mut_ptr().add(range.start), byte, range.len())
+        }
+    }
+
+    fn store(&mut self, at: usize, bytes: &[u8]) {
+        assert!(at <= self.memory.len() && bytes.len() <= self.memory.len() - at);
+        // SAFETY: as in `fill`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.memory.as_mut_ptr().add(at),
+                bytes.len(),
+            )
+        }
+    }
+
+    /// Raises some bits of each byte in `range` (a cut erase), as `fill`.
+    fn scramble(&mut self, range: core::ops::Range<usize>) {
+        assert!(range.start <= range.end && range.end <= self.memory.len());
+        let base = self.memory.as_mut_ptr();
+        for (i, at) in range.enumerate() {
+            // SAFETY: as in `fill`.
+            unsafe { *base.add(at) |= (i as u8).wrapping_mul(37) ^ 0x5A }
+        }
+    }
+}
+
 fn part(len: usize, done: u16) -> usize {
     len * usize::from(done) / 256
 }
@@ -185,17 +223,15 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
         }
         match self.start_op()? {
             None => {
-                self.memory[from..to].fill(0xFF);
+                self.fill(from..to, 0xFF);
                 Ok(())
             }
             Some(done) => {
                 // Erasing raises bits to 1. Cut part-way: the first part is
                 // erased, the rest has only some of its bits raised.
                 let split = from + part(to - from, done);
-                self.memory[from..split].fill(0xFF);
-                for (i, byte) in self.memory[split..to].iter_mut().enumerate() {
-                    *byte |= (i as u8).wrapping_mul(37) ^ 0x5A;
-                }
+                self.fill(from..split, 0xFF);
+                self.scramble(split..to);
                 Err(SimError::PowerLost)
             }
         }
@@ -217,7 +253,7 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
             None => bytes.len(),
             Some(done) => part(bytes.len(), done),
         };
-        self.memory[start..start + len].copy_from_slice(&bytes[..len]);
+        self.store(start, &bytes[..len]);
         if len == bytes.len() && !self.off {
             Ok(())
         } else {

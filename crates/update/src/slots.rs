@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::CRC32;
 use crate::proto::{CandidateState, Reject};
+use crate::xip::MappedFlash;
 
 /// Where the update area lies in the flash and how patient the boot is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +156,14 @@ pub struct Slots<F> {
     newest_sector: Option<u32>,
     /// Bytes of the candidate written in this session (after `begin_candidate`).
     rx_written: Option<u32>,
+    /// How to see stored bytes in place ([`Slots::open_mapped`]): a
+    /// received candidate is then verified without a RAM copy.
+    mapped: Option<Mapper<F>>,
 }
+
+/// [`MappedFlash::mapped`] of a flash type, kept as a function so that the
+/// generic [`NorFlash`] code can use it when the flash offers it.
+type Mapper<F> = for<'a> fn(&'a F, u32, u32) -> Option<&'a [u8]>;
 
 fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
@@ -222,7 +230,20 @@ impl<F: NorFlash> Slots<F> {
             cursor,
             newest_sector,
             rx_written: None,
+            mapped: None,
         })
+    }
+
+    /// [`Self::open`] on a memory-mapped flash: stored packages are also
+    /// verified where they lie ([`Self::mark_pending`] makes no RAM copy of
+    /// the candidate; [`Self::mapped_image`] for the boot).
+    pub fn open_mapped(flash: F, cfg: Config) -> Result<Self, Error<F::Error>>
+    where
+        F: MappedFlash,
+    {
+        let mut slots = Self::open(flash, cfg)?;
+        slots.mapped = Some(F::mapped);
+        Ok(slots)
     }
 
     fn check_geometry(flash: &F, cfg: &Config) -> Result<(), Error<F::Error>> {
@@ -329,7 +350,8 @@ impl<F: NorFlash> Slots<F> {
         self.state.active.map(|image| self.choice(image, false))
     }
 
-    /// Reads a stored package into RAM (for flashes that are not memory-mapped).
+    /// Reads a stored package into RAM (for flashes that are not memory-mapped;
+    /// on a [`MappedFlash`] see [`Self::mapped_image`]).
     pub fn read_image(&mut self, image: &Image) -> Result<Vec<u8>, Error<F::Error>> {
         let start = self.slot_range(image.slot).start;
         self.read_bytes(start, image.len)
@@ -542,15 +564,23 @@ impl<F: NorFlash> Slots<F> {
             None => return Err(Error::NotReceiving),
         }
         let slot = self.candidate_slot();
-        let bytes = self.read_bytes(self.slot_range(slot).start, len)?;
-        let verdict = if Sha256::digest(&bytes).as_slice() != sha256 {
+        let start = self.slot_range(slot).start;
+        let copy;
+        let bytes = match self.mapped.and_then(|map| map(&self.flash, start, len)) {
+            Some(in_place) => in_place,
+            None => {
+                copy = self.read_bytes(start, len)?;
+                &copy[..]
+            }
+        };
+        let verdict = if Sha256::digest(bytes).as_slice() != sha256 {
             Err(Reject::HashMismatch)
         } else {
             let policy = Policy {
                 installed: policy.installed.max(self.installed_version()),
                 ..*policy
             };
-            belljar_package::verify(&bytes, &policy)
+            belljar_package::verify(bytes, &policy)
                 .map(|ok| ok.header)
                 .map_err(|e| Reject::from(&e))
         };
@@ -633,6 +663,34 @@ impl<F: NorFlash> Slots<F> {
         };
         self.write_record(self.with_candidate(Candidate::Empty))?;
         Ok(true)
+    }
+}
+
+impl<F: NorFlash + MappedFlash> Slots<F> {
+    /// A stored package where it lies in the flash (no copy), e.g. to verify
+    /// it and deserialize it in place. `None` if the image does not fit its
+    /// slot (a boot state from another layout).
+    ///
+    /// Package bytes are only written to the [candidate
+    /// slot](Self::candidate_slot), so the bytes of `image` stay as they are
+    /// while [`Self::may_write`] is false for its slot.
+    pub fn mapped_image(&self, image: &Image) -> Option<&[u8]> {
+        let slot = self.slot_range(image.slot);
+        if image.len > slot.end - slot.start {
+            return None;
+        }
+        self.flash.mapped(slot.start, image.len)
+    }
+}
+
+impl<F: NorFlash> Slots<F> {
+    /// Whether any operation of these slots can erase or write `slot` in
+    /// the current state: only the candidate slot is ever written, and not
+    /// while its candidate is on trial ([`Error::Busy`]) until it is
+    /// confirmed (then the other slot becomes the candidate slot) or
+    /// rolled back (by [`Self::report_failure`] or [`Self::boot`]).
+    pub fn may_write(&self, slot: Slot) -> bool {
+        slot == self.candidate_slot() && !matches!(self.state.candidate, Candidate::Testing { .. })
     }
 }
 

@@ -12,7 +12,7 @@ use common::*;
 /// reboot, trial boot, confirm. Stops at the first failure, which must be
 /// the power cut. Returns whether it got to the end, and where the upload
 /// started (not 0 when it resumed).
-fn update_flow(flash: &mut Flash, pkg: &[u8]) -> (bool, Option<u32>) {
+fn update_flow<F: TestFlash>(flash: &mut F, pkg: &[u8]) -> (bool, Option<u32>) {
     let vk = verifying_key();
     let policy = policy(&vk);
     macro_rules! or_cut {
@@ -26,7 +26,7 @@ fn update_flow(flash: &mut Flash, pkg: &[u8]) -> (bool, Option<u32>) {
             }
         };
     }
-    let mut slots = match Slots::open(&mut *flash, CFG) {
+    let mut slots = match Slots::open_mapped(&mut *flash, CFG) {
         Ok(slots) => slots,
         Err(e) => panic!("{e:?}: open does not write, the power is on"),
     };
@@ -44,7 +44,7 @@ fn update_flow(flash: &mut Flash, pkg: &[u8]) -> (bool, Option<u32>) {
         end => panic!("update ended with {end:?}"),
     }
     // Planned reboot into the candidate (opening only reads).
-    let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+    let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
     let choice = or_cut!(slots, slots.boot(), resumed_from).expect("an app to boot");
     assert!(choice.trial);
     // The app runs and is healthy.
@@ -62,11 +62,11 @@ enum Booted {
 
 /// Power comes back: open the slots from the raw flash, boot, and check the
 /// chosen package with the real verifier.
-fn power_up(flash: &mut Flash, a: &[u8], b: &[u8]) -> Booted {
+fn power_up<F: TestFlash>(flash: &mut F, a: &[u8], b: &[u8]) -> Booted {
     flash.reboot();
     let vk = verifying_key();
     let mut check = policy(&vk);
-    let mut slots = match Slots::open(&mut *flash, CFG) {
+    let mut slots = match Slots::open_mapped(&mut *flash, CFG) {
         Ok(slots) => slots,
         Err(e) => return Booted::Brick(format!("open: {e:?}")),
     };
@@ -74,7 +74,14 @@ fn power_up(flash: &mut Flash, a: &[u8], b: &[u8]) -> Booted {
         Ok(Some(choice)) => choice,
         other => return Booted::Brick(format!("boot: {other:?}")),
     };
-    let bytes = &slots.flash().memory()[choice.range.start as usize..choice.range.end as usize];
+    // What the supervisor verifies and deserializes: the image in place.
+    let Some(bytes) = slots.mapped_image(&choice.image) else {
+        return Booted::Brick(format!("{:?} is not in its slot", choice.image));
+    };
+    assert_eq!(
+        bytes,
+        &slots.flash().memory()[choice.range.start as usize..choice.range.end as usize]
+    );
     check.installed = None;
     let header = match verify(bytes, &check) {
         Ok(ok) => ok.header,
@@ -99,11 +106,11 @@ fn power_up(flash: &mut Flash, a: &[u8], b: &[u8]) -> Booted {
 
 /// After power-up, bring the update to its end: confirm a trial, or run
 /// the update again (it resumes). Stops at a power cut like [`update_flow`].
-fn retry_flow(flash: &mut Flash, booted: &Booted, b: &[u8]) -> (bool, Option<u32>) {
+fn retry_flow<F: TestFlash>(flash: &mut F, booted: &Booted, b: &[u8]) -> (bool, Option<u32>) {
     match booted {
         Booted::BConfirmed => (true, None),
         Booted::BTrial => {
-            let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+            let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
             match slots.confirm() {
                 Ok(confirmed) => (confirmed, None),
                 Err(e) => {
@@ -118,8 +125,8 @@ fn retry_flow(flash: &mut Flash, booted: &Booted, b: &[u8]) -> (bool, Option<u32
 }
 
 /// B is the confirmed app and boots.
-fn assert_b_confirmed(flash: &mut Flash, b: &[u8]) {
-    let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+fn assert_b_confirmed<F: TestFlash>(flash: &mut F, b: &[u8]) {
+    let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
     let choice = slots.boot().unwrap().unwrap();
     assert!(!choice.trial);
     assert_eq!(
@@ -132,14 +139,14 @@ fn assert_b_confirmed(flash: &mut Flash, b: &[u8]) {
 /// App A (v1) runs from slot B, slot A holds the app before it; B (v2) is
 /// the update. Returns (A, B, the flash, operations of one uncut update,
 /// erases per sector of one uncut update).
-fn setup() -> (Vec<u8>, Vec<u8>, Flash, u64, Vec<u32>) {
+fn setup<F: TestFlash>() -> (Vec<u8>, Vec<u8>, F, u64, Vec<u32>) {
     let a = package("app-a", 1, 20_000);
     let b = package("app-b", 2, 40_000);
 
     // Steady state: A runs from slot B and slot A still holds the app before
     // it (larger than B), so the update has to erase every sector it writes.
     let old = package("app-old", 1, 44_000);
-    let mut base = Flash::new(SECTORS);
+    let mut base = F::blank(SECTORS);
     install(&mut base, &old);
     install(&mut base, &a);
     {
@@ -163,7 +170,19 @@ fn setup() -> (Vec<u8>, Vec<u8>, Flash, u64, Vec<u32>) {
 
 #[test]
 fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
-    let (a, b, base, steps, erases) = setup();
+    power_cut_at_any_operation::<Flash>();
+}
+
+/// The same suite over the XIP glue (`XipFlash`: region offsets, page
+/// writes, reads and boot images through the mapped window) on a chip
+/// with 256-byte pages, as the RP2350's boot ROM programs it.
+#[test]
+fn a_power_cut_at_any_flash_operation_never_bricks_the_xip_flash_either() {
+    power_cut_at_any_operation::<Xip>();
+}
+
+fn power_cut_at_any_operation<F: TestFlash>() {
+    let (a, b, base, steps, erases) = setup::<F>();
     // Cut after k operations, for every k, with the cut operation 0%, 50%,
     // 99.6% and 100% done (100%: done, but the power is gone before the
     // software goes on).
@@ -234,7 +253,16 @@ fn a_power_cut_at_any_flash_operation_never_bricks_and_the_update_completes() {
 
 #[test]
 fn a_second_cut_during_the_retry_never_bricks_either() {
-    let (a, b, base, steps, _) = setup();
+    second_cut_during_the_retry::<Flash>();
+}
+
+#[test]
+fn a_second_cut_during_the_retry_never_bricks_the_xip_flash_either() {
+    second_cut_during_the_retry::<Xip>();
+}
+
+fn second_cut_during_the_retry<F: TestFlash>() {
+    let (a, b, base, steps, _) = setup::<F>();
     // A second cut during the retry (the resume path erases and rewrites
     // too): first cut after k ops, second after j more.
     let seconds = [0u64, 1, 3, 9, 27];
@@ -275,7 +303,16 @@ fn a_second_cut_during_the_retry_never_bricks_either() {
 
 #[test]
 fn twenty_updates_wear_the_state_area_less_than_the_slots() {
-    let mut flash = Flash::new(SECTORS);
+    twenty_updates::<Flash>();
+}
+
+#[test]
+fn twenty_updates_wear_the_xip_flash_state_area_less_than_the_slots() {
+    twenty_updates::<Xip>();
+}
+
+fn twenty_updates<F: TestFlash>() {
+    let mut flash = F::blank(SECTORS);
     for version in 1..=20 {
         install(
             &mut flash,

@@ -24,6 +24,7 @@ pub mod fp;
 pub mod heap;
 pub mod ram;
 pub mod stacks;
+pub mod supervised;
 mod support;
 mod tls;
 
@@ -627,7 +628,7 @@ pub async fn supervise<P, F>(
     console: &mut impl Write,
 ) where
     P: belljar_supervisor::Platform,
-    F: embedded_storage::nor_flash::NorFlash,
+    F: embedded_storage::nor_flash::NorFlash + belljar_update::MappedFlash,
 {
     use belljar_package::ed25519_dalek::VerifyingKey;
     use belljar_update::{Config, Slots};
@@ -646,7 +647,7 @@ pub async fn supervise<P, F>(
         slot_sectors: (sectors - 2) / 2,
         max_boot_attempts: 3,
     };
-    let mut slots = match Slots::open(flash, config) {
+    let mut slots = match Slots::open_mapped(flash, config) {
         Ok(slots) => slots,
         Err(e) => {
             let _ = writeln!(console, "error: cannot open the app slots: {e:?}");

@@ -8,14 +8,87 @@
 use belljar_package::ed25519_dalek::{SigningKey, VerifyingKey};
 use belljar_package::{Header, Policy, sign};
 use belljar_profile::Target;
+use belljar_update::embedded_storage::nor_flash::NorFlash;
 use belljar_update::frame::{Decoder, encode_vec};
 use belljar_update::host::{Step, Upload};
 use belljar_update::proto::{DeviceMsg, HostMsg, Mode};
 use belljar_update::sim_flash::SimFlash;
-use belljar_update::{Config, Receiver, Slots};
+use belljar_update::xip::{self, XipFlash};
+use belljar_update::{Config, MappedFlash, Receiver, Slots};
 
 /// 4 KiB sectors written in 8-byte words (like many Cortex-M33 parts).
 pub type Flash = SimFlash<8, 4096>;
+
+/// A QSPI flash as the RP2350's ROM changes it (4 KiB sectors, 256-byte
+/// pages) behind [`XipFlash`], with [`XIP_FIRMWARE_SECTORS`] of "firmware"
+/// before the region the slots get: the XIP glue under the same tests.
+pub type Xip = XipFlash<SimFlash<{ xip::PAGE }, { xip::SECTOR }>>;
+pub const XIP_FIRMWARE_SECTORS: usize = 3;
+
+/// What the tests do to a simulated flash: the [`SimFlash`] controls, for
+/// the bare simulator and for [`XipFlash`] over it (offsets and counts are
+/// the region's).
+pub trait TestFlash: NorFlash + MappedFlash + Clone {
+    /// A blank flash of `sectors` 4 KiB sectors.
+    fn blank(sectors: usize) -> Self;
+    fn memory(&self) -> &[u8];
+    fn erase_counts(&self) -> &[u32];
+    fn ops(&self) -> u64;
+    fn cut_power(&mut self, after: u64, done: u16);
+    fn power_lost(&self) -> bool;
+    fn reboot(&mut self);
+}
+
+impl TestFlash for Flash {
+    fn blank(sectors: usize) -> Self {
+        Flash::new(sectors)
+    }
+    fn memory(&self) -> &[u8] {
+        SimFlash::memory(self)
+    }
+    fn erase_counts(&self) -> &[u32] {
+        SimFlash::erase_counts(self)
+    }
+    fn ops(&self) -> u64 {
+        SimFlash::ops(self)
+    }
+    fn cut_power(&mut self, after: u64, done: u16) {
+        SimFlash::cut_power(self, after, done)
+    }
+    fn power_lost(&self) -> bool {
+        SimFlash::power_lost(self)
+    }
+    fn reboot(&mut self) {
+        SimFlash::reboot(self)
+    }
+}
+
+impl TestFlash for Xip {
+    fn blank(sectors: usize) -> Self {
+        let chip = SimFlash::new(XIP_FIRMWARE_SECTORS + sectors);
+        let start = (XIP_FIRMWARE_SECTORS * xip::SECTOR) as u32;
+        XipFlash::new(chip, start..start + (sectors * xip::SECTOR) as u32).unwrap()
+    }
+    fn memory(&self) -> &[u8] {
+        let region = self.region();
+        &self.raw().memory()[region.start as usize..region.end as usize]
+    }
+    fn erase_counts(&self) -> &[u32] {
+        &self.raw().erase_counts()[XIP_FIRMWARE_SECTORS..]
+    }
+    fn ops(&self) -> u64 {
+        self.raw().ops()
+    }
+    fn cut_power(&mut self, after: u64, done: u16) {
+        self.raw_mut().cut_power(after, done)
+    }
+    fn power_lost(&self) -> bool {
+        self.raw().power_lost()
+    }
+    fn reboot(&mut self) {
+        self.raw_mut().reboot()
+    }
+}
 
 /// Two state sectors, two slots of 12 sectors (48 KiB).
 pub const CFG: Config = Config {
@@ -103,11 +176,11 @@ impl Link {
     }
 
     /// One request and its reply, over the wire.
-    pub fn exchange(
+    pub fn exchange<F: TestFlash>(
         &mut self,
         msg: &HostMsg,
         rx: &mut Receiver,
-        slots: &mut Slots<&mut Flash>,
+        slots: &mut Slots<&mut F>,
         policy: &Policy<'_>,
     ) -> DeviceMsg {
         let msg = self.carry_to_device(msg);
@@ -137,11 +210,11 @@ pub struct Report {
 
 /// Drives [`Upload`] against the device until it is done, fails, or the
 /// power goes.
-pub fn upload(
+pub fn upload<F: TestFlash>(
     pkg: &[u8],
     mode: Mode,
     rx: &mut Receiver,
-    slots: &mut Slots<&mut Flash>,
+    slots: &mut Slots<&mut F>,
     policy: &Policy<'_>,
 ) -> Report {
     let mut link = Link::default();
@@ -182,10 +255,10 @@ pub fn upload(
 }
 
 /// Installs `pkg` completely: upload, reboot, trial boot, confirm.
-pub fn install(flash: &mut Flash, pkg: &[u8]) {
+pub fn install<F: TestFlash>(flash: &mut F, pkg: &[u8]) {
     let vk = verifying_key();
     let policy = policy(&vk);
-    let mut slots = Slots::open(&mut *flash, CFG).unwrap();
+    let mut slots = Slots::open_mapped(&mut *flash, CFG).unwrap();
     let report = upload(
         pkg,
         Mode::Install,

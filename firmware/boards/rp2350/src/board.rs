@@ -8,7 +8,8 @@
 //! | 8-13 | `pwm`: slices 4-6 (8 = 4A, 9 = 4B, 10 = 5A, 11 = 5B, 12 = 6A, 13 = 6B), 1 kHz; `max-duty` 50 000 at 150 MHz |
 //! | 14, 15 | buttons: inputs with pull-ups (wire the button to GND) |
 //! | 16-19 | SPI0: device `spi0` (`wasi:spi`), mode 0, 1 MHz: 16 MISO (RX), 17 chip select (push-pull, active low), 18 SCK, 19 MOSI (TX) |
-//! | 2, 3, 20-22, 25 (LED) | push-pull outputs |
+//! | 2, 3, 20-22, 25 (LED) | push-pull outputs (20 and 21 only without supervisor mode) |
+//! | 20, 21 | supervisor mode (`BELLJAR_PUBKEY`): UART1 TX / RX, the update link, 115200 8N1 (Pico 2 pins 26, 27) |
 //! | 26-28 | `analog` channels 26, 27, 28 (ADC0-2): 12 bits, 0..=4095 over 0..3.3 V |
 //! | (none) | `analog` channel 8: the on-chip temperature sensor (ADC4), raw; about 27 - (V - 0.706) / 0.001721 degrees Celsius |
 //!
@@ -211,6 +212,16 @@ fn pwm_timing(sys_hz: u32) -> (u8, u16) {
     (divider as u8, u16::try_from(top).unwrap_or(u16::MAX - 1))
 }
 
+/// What [`Gpio::configure`] gives back.
+pub struct Configured {
+    pub gpio: Gpio,
+    /// UART0's pins (console and the guests' `uart`).
+    pub uart: uart::Pins,
+    /// UART1's pins (the update link).
+    #[cfg(belljar_supervisor)]
+    pub link: uart::link::Pins,
+}
+
 /// What [`Gpio::configure`] takes over.
 pub struct Peripherals {
     pub pins: hal::gpio::Pins,
@@ -222,21 +233,29 @@ pub struct Peripherals {
 
 impl Gpio {
     /// Configures every pin and peripheral for its role (see the module
-    /// docs); returns the GPIO0/GPIO1 pair in UART function for UART0.
+    /// docs); returns the GPIO0/GPIO1 pair in UART function for UART0 (and
+    /// in supervisor mode GPIO20/GPIO21 for UART1, the update link).
     /// `sys_hz` clocks the PWM slices and I2C, `peri_hz` SPI.
     pub fn configure(
         p: Peripherals,
         resets: &mut pac::RESETS,
         sys_hz: u32,
         peri_hz: u32,
-    ) -> (Gpio, uart::Pins) {
+    ) -> Configured {
         let pins = p.pins;
         let uart_pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
 
         let mut outputs = [const { None }; PINS];
+        #[cfg(not(belljar_supervisor))]
         assign!(outputs, pins, into_push_pull_output, [
             2: gpio2, 3: gpio3, 20: gpio20, 21: gpio21, 22: gpio22, 25: gpio25,
         ]);
+        #[cfg(belljar_supervisor)]
+        assign!(outputs, pins, into_push_pull_output, [
+            2: gpio2, 3: gpio3, 22: gpio22, 25: gpio25,
+        ]);
+        #[cfg(belljar_supervisor)]
+        let link = (pins.gpio20.into_function(), pins.gpio21.into_function());
         let mut inputs = [const { None }; PINS];
         assign!(inputs, pins, into_pull_up_input, [14: gpio14, 15: gpio15]);
 
@@ -299,7 +318,12 @@ impl Gpio {
             spi0: Some(spi0),
             analogs,
         };
-        (gpio, uart_pins)
+        Configured {
+            gpio,
+            uart: uart_pins,
+            #[cfg(belljar_supervisor)]
+            link,
+        }
     }
 
     /// The PWM channel on `pin`: a servo (6, 7) or a general output (8..=13).

@@ -1,5 +1,7 @@
 //! belljar firmware for the Raspberry Pi Pico 2 (RP2350, Cortex-M33 core 0):
 //! runs the guests embedded at build time (`BELLJAR_GUEST`, see build.rs)
+//! (or, built with `BELLJAR_PUBKEY`, the supervisor: signed apps from A/B
+//! slots in the QSPI flash, updates on UART1; see `supervised.rs`)
 //! side by side on the embassy executor, with a firmware heartbeat task
 //! beside them (`BELLJAR_HEARTBEAT_MS`), prints their timeline and outcome on
 //! UART0 (GPIO0 TX / GPIO1 RX, 115200 8N1), then idles (WFI). A trap, a load
@@ -12,6 +14,10 @@
 #![no_main]
 
 mod board;
+#[cfg(belljar_supervisor)]
+mod flash;
+#[cfg(belljar_supervisor)]
+mod supervised;
 mod uart;
 
 #[allow(dead_code)] // PRESSES: scripted buttons are for QEMU; these are real.
@@ -31,7 +37,9 @@ use hal::Clock as _;
 use hal::fugit::RateExtU32;
 use hal::uart::{DataBits, StopBits, UartConfig, UartPeripheral};
 
-use crate::board::{Gpio, PicoBoard};
+#[cfg(not(belljar_supervisor))]
+use crate::board::PicoBoard;
+use crate::board::{Configured, Gpio};
 use crate::uart::Console;
 
 /// Tells the boot ROM this is a Secure Arm executable.
@@ -113,26 +121,43 @@ async fn firmware(spawner: Spawner) {
         spi0: pac.SPI0,
         adc: pac.ADC,
     };
-    let (gpio, uart_pins) = Gpio::configure(
+    let configured: Configured = Gpio::configure(
         peripherals,
         &mut pac.RESETS,
         sys_hz,
         clocks.peripheral_clock.freq().to_Hz(),
     );
-    board::init(gpio);
+    board::init(configured.gpio);
     let config = UartConfig::new(BAUD.Hz(), DataBits::Eight, None, StopBits::One);
-    let Ok(uart0) = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
+    let Ok(uart0) = UartPeripheral::new(pac.UART0, configured.uart, &mut pac.RESETS)
         .enable(config, clocks.peripheral_clock.freq())
     else {
         idle()
     };
     uart::init(uart0);
+    #[cfg(belljar_supervisor)]
+    {
+        let config = UartConfig::new(BAUD.Hz(), DataBits::Eight, None, StopBits::One);
+        let Ok(uart1) = UartPeripheral::new(pac.UART1, configured.link, &mut pac.RESETS)
+            .enable(config, clocks.peripheral_clock.freq())
+        else {
+            idle()
+        };
+        uart::link::init(uart1);
+    }
     clock::start(&mut core.SYST, sys_hz);
     // SAFETY: the only reference to the heap memory, taken once at boot.
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    if !belljar_device::announce(
+    if settings::PUBKEY.is_some() {
+        let _ = writeln!(
+            console,
+            "belljar rp2350: supervisor, heap {HEAP_SIZE} bytes, RAM {} bytes, {} MHz",
+            ram::total(),
+            clocks.system_clock.freq().to_MHz()
+        );
+    } else if !belljar_device::announce(
         &mut console,
         "rp2350",
         settings::GUESTS,
@@ -150,11 +175,22 @@ async fn firmware(spawner: Spawner) {
         print_line,
     );
 
+    // Supervisor mode (`BELLJAR_PUBKEY`): apps from the flash slots,
+    // updates on UART1. Compiled in only then.
+    #[cfg(belljar_supervisor)]
+    supervised::run(&run, &mut console).await;
+    #[cfg(not(belljar_supervisor))]
+    run_embedded_guests(run, &mut console).await;
+}
+
+/// The guests embedded at build time (`BELLJAR_GUEST`), side by side.
+#[cfg(not(belljar_supervisor))]
+async fn run_embedded_guests(run: belljar_device::Settings, console: &mut Console) -> ! {
     let several = settings::GUESTS.len() > 1;
     let report = belljar_device::run_guests(
         settings::GUESTS,
         |i| PicoBoard::new(several.then_some(settings::GUESTS[i].name)),
-        &mut console,
+        console,
         run,
     )
     .await;

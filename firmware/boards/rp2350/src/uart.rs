@@ -84,3 +84,51 @@ impl fmt::Write for Console {
 pub fn try_write_guest_byte(byte: u8) -> bool {
     with(|uart| matches!(uart.write_raw(&[byte]), Ok(rest) if rest.is_empty())).unwrap_or(false)
 }
+
+/// The update link (supervisor mode): UART1, TX on GPIO20 / RX on GPIO21
+/// (Pico 2 pins 26 and 27), 115200 8N1.
+#[cfg(belljar_supervisor)]
+pub mod link {
+    use super::*;
+    use hal::gpio::bank0::{Gpio20, Gpio21};
+
+    pub type Pins = (
+        Pin<Gpio20, FunctionUart, PullDown>,
+        Pin<Gpio21, FunctionUart, PullDown>,
+    );
+    pub type Uart1 = UartPeripheral<Enabled, hal::pac::UART1, Pins>;
+
+    static LINK: Mutex<OnceCell<Uart1>> = Mutex::new(OnceCell::new());
+
+    /// Hands UART1 to the update agent (once, at boot).
+    pub fn init(uart: Uart1) {
+        critical_section::with(|cs| {
+            let _ = LINK.borrow(cs).set(uart);
+        });
+    }
+
+    /// Takes the bytes waiting in UART1's receive FIFO into `buf`.
+    pub fn read(buf: &mut [u8]) -> usize {
+        // Framing, parity, break or overrun errors give 0 bytes: the frame
+        // layer's CRC and the protocol's resends recover what was lost.
+        critical_section::with(|cs| {
+            LINK.borrow(cs)
+                .get()
+                .map_or(0, |uart| uart.read_raw(buf).unwrap_or_default())
+        })
+    }
+
+    /// Sends `bytes` on UART1, a FIFO's worth per critical section.
+    pub fn write(mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let sent = critical_section::with(|cs| {
+                LINK.borrow(cs).get().map(|uart| uart.write_raw(bytes))
+            });
+            match sent {
+                Some(Ok(rest)) => bytes = rest,
+                Some(Err(_)) => core::hint::spin_loop(),
+                None => return,
+            }
+        }
+    }
+}
