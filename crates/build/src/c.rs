@@ -124,7 +124,10 @@ pub(crate) fn open(manifest: &Path) -> Result<GuestCrate> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        bail!("{}: app name `{name}` must be letters, digits, `-` and `_`", manifest.display());
+        bail!(
+            "{}: app name `{name}` must be letters, digits, `-` and `_`",
+            manifest.display()
+        );
     }
     if m.sources.is_empty() {
         bail!("{}: `sources` names no C file", manifest.display());
@@ -173,7 +176,13 @@ pub(crate) fn open(manifest: &Path) -> Result<GuestCrate> {
         .transpose()?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|t| if t.is_relative() { std::env::current_dir().unwrap_or_default().join(t) } else { t })
+        .map(|t| {
+            if t.is_relative() {
+                std::env::current_dir().unwrap_or_default().join(t)
+            } else {
+                t
+            }
+        })
         .unwrap_or_else(|| dir.join("target"));
     Ok(GuestCrate {
         lib_name: name.replace('-', "_"),
@@ -284,7 +293,12 @@ impl CApp {
                 .arg(&bindings)
                 .arg("-I")
                 .arg(&self.dir)
-                .args(["-Os", "-std=c11", "-Wall", "-fno-exceptions"])
+                .args([
+                    "-Os",
+                    "-std=c11",
+                    "-Wall",
+                    "-Werror=implicit-function-declaration",
+                ])
                 .arg(format!("-DBELLJAR_HEAP_SIZE={}", self.heap))
                 .args(extra)
                 .arg("-c")
@@ -338,7 +352,8 @@ impl CApp {
         }
         let module =
             std::fs::read(&linked).with_context(|| format!("cannot read {}", linked.display()))?;
-        let module = fix_memory(&module, memory).with_context(|| format!("C app `{}`", krate.name))?;
+        let module =
+            fix_memory(&module, memory).with_context(|| format!("C app `{}`", krate.name))?;
         let core = krate.core_wasm_path();
         crate::write_if_changed(&core, &module)?;
         Ok(core)
@@ -355,18 +370,20 @@ struct Generated {
 fn generate_bindings(wit: &Path, world: &str, out: &Path) -> Result<Generated> {
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve.push_path(wit)?;
-    let world_id = resolve.select_world(&[package], Some(world)).with_context(|| {
-        let worlds: Vec<&str> = resolve.packages[package]
-            .worlds
-            .keys()
-            .map(String::as_str)
-            .collect();
-        format!(
-            "no world `{world}` in {} (it has {})",
-            wit.display(),
-            worlds.join(", ")
-        )
-    })?;
+    let world_id = resolve
+        .select_world(&[package], Some(world))
+        .with_context(|| {
+            let worlds: Vec<&str> = resolve.packages[package]
+                .worlds
+                .keys()
+                .map(String::as_str)
+                .collect();
+            format!(
+                "no world `{world}` in {} (it has {})",
+                wit.display(),
+                worlds.join(", ")
+            )
+        })?;
     let mut files = wit_bindgen_core::Files::default();
     let mut generator = wit_bindgen_c::Opts::default().build();
     generator.generate(&mut resolve, world_id, &mut files)?;

@@ -277,9 +277,7 @@ impl GuestCrate {
                 .join(WASM_TARGET)
                 .join("release")
                 .join(format!("{}.wasm", self.lib_name)),
-            Kind::C(app) => app
-                .work_dir(self)
-                .join(format!("{}.wasm", self.lib_name)),
+            Kind::C(app) => app.work_dir(self).join(format!("{}.wasm", self.lib_name)),
         }
     }
 
