@@ -1,5 +1,5 @@
-//! Apps in C: a directory with C sources and a `belljar.toml` naming the
-//! world.
+//! Apps in C (and Zig): a directory with C sources and a `belljar.toml`
+//! naming the world.
 //!
 //! ```toml
 //! name = "blinky-c"            # default: the directory's name
@@ -23,6 +23,11 @@
 //! belljar's memory: 1-byte pages, initial = maximum = `memory`, the shadow
 //! stack first. From there on it is a Rust app's pipeline: wit-component,
 //! precompile to Pulley.
+//!
+//! `.zig` sources are Zig: `zig translate-c` turns the bindings' header into
+//! a module the app imports (`@import("blinky")`), `zig build-obj` compiles
+//! the app for wasm32 (MVP features), and it is linked with the C bindings
+//! and runtime as above. The Zig compiler comes from PyPI's `ziglang`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -277,15 +282,15 @@ impl CApp {
             (generated.c.as_path(), vec![]),
             (runtime.as_path(), vec!["-fno-builtin".to_string()]),
         ];
-        for source in &self.sources {
+        let (zig, c): (Vec<&PathBuf>, Vec<&PathBuf>) = self
+            .sources
+            .iter()
+            .partition(|s| s.extension().is_some_and(|e| e == "zig"));
+        for source in c {
             units.push((source.as_path(), self.cflags.clone()));
         }
         for (i, (source, extra)) in units.iter().enumerate() {
-            let stem = source
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let obj = objects.join(format!("{i}-{stem}.o"));
+            let obj = objects.join(format!("{i}-{}.o", stem(source)));
             let out = Command::new(&tools.cc)
                 .args(["--target=wasm32-wasi", "-nostdlibinc", "-isystem"])
                 .arg(&tools.include)
@@ -316,6 +321,16 @@ impl CApp {
                 );
             }
             objs.push(obj);
+        }
+        if !zig.is_empty() {
+            let module = zig_bindings(&generated, &bindings)
+                .with_context(|| format!("app `{}`", krate.name))?;
+            for (i, source) in zig.into_iter().enumerate() {
+                let obj = objects.join(format!("zig{i}-{}.o", stem(source)));
+                compile_zig(source, &module, &obj)
+                    .with_context(|| format!("app `{}`", krate.name))?;
+                objs.push(obj);
+            }
         }
         objs.push(generated.component_type.clone());
 
@@ -363,6 +378,7 @@ impl CApp {
 /// The files wit-bindgen's C generator wrote.
 struct Generated {
     c: PathBuf,
+    h: PathBuf,
     component_type: PathBuf,
 }
 
@@ -388,6 +404,7 @@ fn generate_bindings(wit: &Path, world: &str, out: &Path) -> Result<Generated> {
     let mut generator = wit_bindgen_c::Opts::default().build();
     generator.generate(&mut resolve, world_id, &mut files)?;
     let mut c = None;
+    let mut h = None;
     let mut component_type = None;
     for (name, contents) in files.iter() {
         let path = out.join(name);
@@ -396,12 +413,112 @@ fn generate_bindings(wit: &Path, world: &str, out: &Path) -> Result<Generated> {
             component_type = Some(path);
         } else if name.ends_with(".c") {
             c = Some(path);
+        } else if name.ends_with(".h") {
+            h = Some(path);
         }
     }
     Ok(Generated {
         c: c.context("wit-bindgen wrote no .c file")?,
+        h: h.context("wit-bindgen wrote no .h file")?,
         component_type: component_type.context("wit-bindgen wrote no component type object")?,
     })
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A Zig app's bindings: the C bindings' header translated by `zig
+/// translate-c`. The app imports it as the module named after the header
+/// (`@import("blinky")`, `@import("button_led")`, `@import("device")`) and
+/// exports the C bindings' `exports_...` functions; the C side of the
+/// bindings (imports, the canonical ABI glue) is the C app's.
+fn zig_bindings(generated: &Generated, bindings: &Path) -> Result<(String, PathBuf)> {
+    let zig = zig()?;
+    let name = stem(&generated.h);
+    let out = zig
+        .command()
+        .args(["translate-c", "-target", "wasm32-freestanding", "-I"])
+        .arg(bindings)
+        .arg(&generated.h)
+        .output()
+        .with_context(|| format!("cannot run {}", zig.describe()))?;
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("zig translate-c failed on {}", generated.h.display());
+    }
+    let path = bindings.join(format!("{name}.zig"));
+    crate::write_if_changed(&path, &out.stdout)?;
+    Ok((name, path))
+}
+
+/// Compiles a Zig source for wasm32 (MVP features, which lld 14 links).
+fn compile_zig(source: &Path, (name, bindings): &(String, PathBuf), obj: &Path) -> Result<()> {
+    let zig = zig()?;
+    let out = zig
+        .command()
+        .args([
+            "build-obj",
+            "-target",
+            "wasm32-freestanding",
+            "-mcpu=mvp",
+            "-O",
+            "ReleaseSmall",
+            "--dep",
+            name,
+        ])
+        .arg(format!("-Mroot={}", source.display()))
+        .arg(format!("-M{name}={}", bindings.display()))
+        .arg(format!("-femit-bin={}", obj.display()))
+        .output()
+        .with_context(|| format!("cannot run {}", zig.describe()))?;
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!(
+            "{} failed to compile (zig's errors are above)",
+            source.display()
+        );
+    }
+    Ok(())
+}
+
+/// The Zig compiler: `BELLJAR_ZIG`, `zig` on PATH, or PyPI's `ziglang`
+/// package (`python3 -m ziglang`).
+struct Zig(Vec<std::ffi::OsString>);
+
+fn zig() -> Result<Zig> {
+    if let Some(path) = tool("BELLJAR_ZIG", &["zig"]) {
+        return Ok(Zig(vec![path.into()]));
+    }
+    let python = tool("BELLJAR_PYTHON", &["python3"]);
+    if let Some(python) = python {
+        let found = Command::new(&python)
+            .args(["-m", "ziglang", "version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            return Ok(Zig(vec![python.into(), "-m".into(), "ziglang".into()]));
+        }
+    }
+    bail!("zig not found: pip install ziglang (or put zig on PATH)")
+}
+
+impl Zig {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.0[0]);
+        command.args(&self.0[1..]);
+        command
+    }
+
+    fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 fn write_contract(dir: &Path) -> Result<PathBuf> {

@@ -1,6 +1,7 @@
-//! Apps in C (`belljar.toml`): `belljar build` end to end, as a user runs
-//! it, and the errors that say what to do. The C apps' behaviour against
-//! their Rust twins is in `guests.rs` (simulator) and `qemu.rs` (board).
+//! Apps in C and Zig (`belljar.toml`): `belljar build` end to end, as a
+//! user runs it, and the errors that say what to do. The apps' behaviour
+//! against their Rust twins is in `guests.rs` (simulator) and `qemu.rs`
+//! (board).
 
 mod common;
 
@@ -101,6 +102,19 @@ fn a_missing_c_toolchain_says_what_to_install() {
         err.contains("clang-14 not found: apt install clang-14 lld-14 wasi-libc"),
         "{err}"
     );
+}
+
+#[test]
+fn a_zig_app_without_zig_says_what_to_install() {
+    let empty = tempfile::tempdir().unwrap();
+    let o = belljar(&["build", "guests/zig/blinky"], |c| {
+        c.env("PATH", empty.path())
+            .env("BELLJAR_CC", "/usr/bin/clang-14")
+            .env("BELLJAR_WASM_LD", "/usr/bin/wasm-ld-14")
+            .env_remove("BELLJAR_ZIG");
+    });
+    let err = error_line(&o);
+    assert!(err.contains("zig not found: pip install ziglang"), "{err}");
 }
 
 #[test]

@@ -20,8 +20,9 @@ fn stopped_by_time(exit: &Exit, ms: u64) {
 }
 
 /// The Embedded-Wasm example apps and their C twins (`guests/c`, built
-/// from `belljar.toml` with clang): every behaviour test below runs both.
-const BLINKY: [&str; 2] = ["blinky", "c/blinky"];
+/// from `belljar.toml` with clang), and blinky in Zig (`guests/zig`): every
+/// behaviour test below runs them all.
+const BLINKY: [&str; 3] = ["blinky", "c/blinky", "zig/blinky"];
 const BUTTON_LED: [&str; 2] = ["button-led", "c/button-led"];
 const UART_ECHO: [&str; 2] = ["uart-echo", "c/uart-echo"];
 
@@ -143,35 +144,39 @@ fn uart_echo_turns_cr_and_lf_into_crlf() {
     assert_eq!(echo(b"a\rb\nc"), b"a\r\nb\r\nc");
 }
 
-/// A Rust app and its C twin, how long to run them and with what.
-type Twins = ([&'static str; 2], u64, fn() -> SimConfig);
+/// A Rust app and its twins in other languages, how long to run them and
+/// with what.
+type Twins = (&'static [&'static str], u64, fn() -> SimConfig);
 
 const TWINS: [Twins; 5] = [
-    (BLINKY, 5000, SimConfig::default),
-    (BUTTON_LED, 3000, button_config),
-    (UART_ECHO, 1000, || {
+    (&BLINKY, 5000, SimConfig::default),
+    (&BUTTON_LED, 3000, button_config),
+    (&UART_ECHO, 1000, || {
         uart_config(b"hi\x7f there\r\nbye\x08\n")
     }),
-    (["thermometer", "c/thermometer"], 6500, || SimConfig {
+    (&["thermometer", "c/thermometer"], 6500, || SimConfig {
         i2c: vec!["tmp105@0x48=-3.5C..35C/5s".parse().unwrap()],
         ..SimConfig::default()
     }),
     // No sensor: every read is a no-acknowledge, logged and retried.
-    (["thermometer", "c/thermometer"], 2500, SimConfig::default),
+    (&["thermometer", "c/thermometer"], 2500, SimConfig::default),
 ];
 
 #[test]
-fn c_apps_make_exactly_the_rust_apps_timelines() {
-    for ([rust, c], ms, config) in TWINS {
+fn c_and_zig_apps_make_exactly_the_rust_apps_timelines() {
+    for (names, ms, config) in TWINS {
+        let (rust, twins) = names.split_first().unwrap();
         let (rust_exit, rust_trace) = run_for(rust, ms, config());
-        let (c_exit, c_trace) = run_for(c, ms, config());
         assert!(rust_trace.len() > 4, "{rust}: {rust_trace:?}");
-        assert_eq!(pairs(&c_trace), pairs(&rust_trace), "{c} against {rust}");
-        assert_eq!(
-            c_exit.to_string(),
-            rust_exit.to_string(),
-            "{c} against {rust}"
-        );
+        for twin in twins {
+            let (exit, trace) = run_for(twin, ms, config());
+            assert_eq!(pairs(&trace), pairs(&rust_trace), "{twin} against {rust}");
+            assert_eq!(
+                exit.to_string(),
+                rust_exit.to_string(),
+                "{twin} against {rust}"
+            );
+        }
     }
 }
 
@@ -256,6 +261,7 @@ fn guests_import_nothing_but_the_platform() {
         "c/blinky",
         "c/button-led",
         "c/uart-echo",
+        "zig/blinky",
     ] {
         // SAFETY: built by belljar's own pipeline.
         let component =

@@ -577,9 +577,9 @@ fn an_apps_growth_leaves_the_shared_heap_its_reserve() {
 }
 
 /// The C twins of the example apps (`guests/c`, built from `belljar.toml`
-/// with clang) on the Cortex-M33: each makes the timeline its Rust app
-/// makes on the simulator. Three boots: blinky, button-led and the
-/// thermometer all drive the LED on pin 25.
+/// with clang) and blinky in Zig on the Cortex-M33: each makes the
+/// timeline its Rust app makes on the simulator. Several boots: blinky,
+/// button-led and the thermometer all drive the LED on pin 25.
 #[test]
 fn c_apps_on_the_cortex_m33_make_the_rust_apps_timelines() {
     // uart-echo and the thermometer side by side, on QEMU's tmp105.
@@ -617,10 +617,13 @@ fn c_apps_on_the_cortex_m33_make_the_rust_apps_timelines() {
     let (_, thermometer) = run_for("thermometer", 3500, sim_sensor);
     assert_equivalent(&pairs(&thermometer), &lines_of(console, "thermometer-c"), 1);
 
+    // Blinky in C and in Zig.
     let (_, blinky) = run_for("blinky", 3000, SimConfig::default());
-    let device = on_qemu("c/blinky", settings(3000), b"");
-    assert_eq!(device.status, 0, "{}", device.console);
-    assert_equivalent(&pairs(&blinky), &timeline(&device.console), 1);
+    for twin in ["c/blinky", "zig/blinky"] {
+        let device = on_qemu(twin, settings(3000), b"");
+        assert_eq!(device.status, 0, "{twin}: {}", device.console);
+        assert_equivalent(&pairs(&blinky), &timeline(&device.console), 1);
+    }
 
     let config = SimConfig {
         presses: vec![Press {
