@@ -263,8 +263,12 @@ impl CApp {
         let tools = Toolchain::find()?;
         let work = self.work_dir(krate);
         let bindings = work.join("bindings");
-        let objects = work.join("obj");
-        for dir in [&bindings, &objects] {
+        // Objects and the raw link are this process's own: another `belljar`
+        // (a parallel test) may be building the same app right now. What is
+        // shared (bindings, the core module) is written by rename.
+        let scratch = Scratch(work.join(format!("obj-{}", std::process::id())));
+        let objects = &scratch.0;
+        for dir in [&bindings, objects] {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
@@ -334,7 +338,7 @@ impl CApp {
         }
         objs.push(generated.component_type.clone());
 
-        let linked = work.join(format!("{}.linked.wasm", krate.lib_name));
+        let linked = objects.join(format!("{}.linked.wasm", krate.lib_name));
         let memory = krate.memory;
         // wasm-ld 14 knows only 64 KiB pages: link into whole pages, then
         // give the module belljar's memory (`fix_memory`).
@@ -372,6 +376,15 @@ impl CApp {
         let core = krate.core_wasm_path();
         crate::write_if_changed(&core, &module)?;
         Ok(core)
+    }
+}
+
+/// A directory removed when the build is over, whichever way it ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

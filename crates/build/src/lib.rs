@@ -197,7 +197,7 @@ impl GuestCrate {
         };
         if !manifest.is_file() {
             bail!(
-                "{} is not a guest app: no Cargo.toml (a Rust crate) or {} (a C app) there",
+                "{} is not a guest crate: no Cargo.toml there (nor a {} for a C or Zig app)",
                 path.display(),
                 c::MANIFEST
             );

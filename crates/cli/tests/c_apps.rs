@@ -268,3 +268,54 @@ fn belljar_run_grants_a_c_app_its_declared_capabilities() {
     assert!(all.contains("0x49"), "{all}");
     assert!(!all.contains("temperature 22.0 C"), "{all}");
 }
+
+/// `belljar sign` signs what a C app's belljar.toml declares, and the
+/// interfaces its component imports, as for a Rust crate.
+#[test]
+fn belljar_sign_signs_a_c_apps_declared_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("dev");
+    let o = belljar(&["keygen", base.to_str().unwrap()], |_| {});
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pkg = dir.path().join("thermometer-c.bjpkg");
+    let o = belljar(
+        &[
+            "sign",
+            "guests/c/thermometer",
+            "--key",
+            base.with_extension("key").to_str().unwrap(),
+            "--version",
+            "1",
+            "--world",
+            "device",
+            "-o",
+            pkg.to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = belljar(
+        &[
+            "verify",
+            pkg.to_str().unwrap(),
+            "--pubkey",
+            base.with_extension("pub").to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("app:      thermometer-c v1"), "{out}");
+    assert!(
+        out.contains(
+            "grants:   outputs [25], inputs [], analog [], i2c [i2c0:0x48], spi [], interfaces \
+             [\"embedded:platform/gpio\", \"embedded:platform/timing\", \"embedded:platform/log\", \
+             \"wasi:i2c/i2c@0.2.0-draft\", \"embedded:platform/buses\"]"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("budget:   16384 bytes of linear memory"),
+        "{out}"
+    );
+}
