@@ -1,6 +1,7 @@
 //! The `belljar` command line: build guest crates, run them on the simulated
 //! board, call library-style exports, inspect artifacts.
 
+pub mod fleet;
 pub mod guest;
 pub mod inspect;
 pub mod listen;

@@ -27,6 +27,11 @@ pub trait Link {
 pub struct SimDevice<L> {
     pub sim: Sim,
     pub link: L,
+    /// How often (virtual ms) the link is polled.
+    pub poll_ms: u64,
+    /// Print supervisor lines to stdout as `NAME supervisor: ...` instead of
+    /// the timeline (a fleet of simulated devices in one process).
+    pub name: Option<String>,
 }
 
 impl<L: Link> Platform for SimDevice<L> {
@@ -40,14 +45,14 @@ impl<L: Link> Platform for SimDevice<L> {
         self.sim.sleep_ms(ms).await
     }
 
-    /// Polls the link every millisecond of virtual time.
+    /// Polls the link every `poll_ms` of virtual time.
     async fn receive(&self, buf: &mut [u8]) -> usize {
         loop {
             let n = self.link.try_read(buf);
             if n > 0 {
                 return n;
             }
-            self.sim.sleep_ms(1).await;
+            self.sim.sleep_ms(self.poll_ms).await;
         }
     }
 
@@ -58,7 +63,10 @@ impl<L: Link> Platform for SimDevice<L> {
     fn log(&self, line: std::fmt::Arguments<'_>) {
         let line = line.to_string();
         let line = line.strip_prefix("supervisor: ").unwrap_or(&line);
-        self.sim.note("supervisor", line);
+        match &self.name {
+            Some(name) => println!("{name} supervisor: {line}"),
+            None => self.sim.note("supervisor", line),
+        }
     }
 }
 
@@ -111,6 +119,11 @@ const SECTORS: usize = 128;
 /// installing `factory` (a signed package) if given. Returns when the
 /// simulation's time limit is reached.
 pub fn listen(sim: Sim, address: &str, key: &VerifyingKey, factory: Option<&[u8]>) -> Result<()> {
+    listen_on(sim, bind(address)?, key, factory, 1, None)
+}
+
+/// A non-blocking listener on `address` (`tcp:HOST:PORT`, `HOST:PORT` or `PORT`).
+pub fn bind(address: &str) -> Result<TcpListener> {
     let address = address.strip_prefix("tcp:").unwrap_or(address);
     let address = if address.contains(':') {
         address.to_string()
@@ -120,6 +133,19 @@ pub fn listen(sim: Sim, address: &str, key: &VerifyingKey, factory: Option<&[u8]
     let listener =
         TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
     listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// [`listen`] on a bound listener, polling it every `poll_ms`; `name`: see
+/// [`SimDevice::name`].
+pub fn listen_on(
+    sim: Sim,
+    listener: TcpListener,
+    key: &VerifyingKey,
+    factory: Option<&[u8]>,
+    poll_ms: u64,
+    name: Option<String>,
+) -> Result<()> {
     let config = Config {
         base: 0,
         state_sectors: 2,
@@ -143,15 +169,19 @@ pub fn listen(sim: Sim, address: &str, key: &VerifyingKey, factory: Option<&[u8]
         };
         let header = install_factory(&mut slots, package, &policy)
             .map_err(|e| anyhow::anyhow!("the factory package was refused: {e:?}"))?;
+        if name.is_none() {
+            sim.note(
+                "supervisor",
+                format!("factory app {} v{} installed", header.app, header.version),
+            );
+        }
+    }
+    if name.is_none() {
         sim.note(
             "supervisor",
-            format!("factory app {} v{} installed", header.app, header.version),
+            format!("update link on tcp:{}", listener.local_addr()?),
         );
     }
-    sim.note(
-        "supervisor",
-        format!("update link on tcp:{}", listener.local_addr()?),
-    );
     let runtime = Runtime::<SimBoard>::new()
         .map_err(anyhow::Error::from)
         .context("cannot create the engine")?;
@@ -161,6 +191,8 @@ pub fn listen(sim: Sim, address: &str, key: &VerifyingKey, factory: Option<&[u8]
             listener,
             stream: RefCell::new(None),
         },
+        poll_ms,
+        name,
     };
     let supervisor = Supervisor::new(platform, runtime, slots, key, settings);
     let task: Task<'_, ()> = Box::pin(async {

@@ -165,6 +165,144 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Roll a signed package out to a fleet through an MQTT broker: a
+    /// canary stage first, the next stage when enough devices confirm, a
+    /// halt when too many fail. Resumable from any machine.
+    Rollout {
+        /// The signed package (.bjpkg); not with --resume or --stop.
+        #[arg(required_unless_present_any = ["resume", "stop"])]
+        package: Option<PathBuf>,
+        #[command(flatten)]
+        broker: BrokerArgs,
+        #[arg(long)]
+        fleet: String,
+        /// Only devices of this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Share of the devices in the first (canary) stage.
+        #[arg(long, default_value = "10%")]
+        canary: String,
+        /// Every stage as cumulative shares instead, e.g. 5%,25%,100%.
+        #[arg(long, value_delimiter = ',', conflicts_with = "canary")]
+        stages: Vec<String>,
+        /// A device that has not confirmed this long after its stage began counts as failed.
+        #[arg(long, default_value = "10m", value_name = "DURATION")]
+        confirm_within: String,
+        /// Halt when more than this share of the admitted devices failed.
+        #[arg(long, default_value = "5%")]
+        halt_on: String,
+        /// Drive the fleet's active rollout (started by any belljar).
+        #[arg(long, conflicts_with_all = ["package", "stop"])]
+        resume: bool,
+        /// Stop the fleet's active rollout: devices not yet updated keep their app.
+        #[arg(long, conflicts_with = "package")]
+        stop: bool,
+    },
+    /// Fleets in an MQTT broker.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+    /// Join a device on a serial port or TCP link (`belljar run --listen`,
+    /// QEMU) to a fleet: its agent takes releases from the broker to the
+    /// device's update agent and reports what became of them.
+    Gateway {
+        #[command(flatten)]
+        broker: BrokerArgs,
+        #[arg(long)]
+        fleet: String,
+        #[arg(long)]
+        group: Option<String>,
+        /// The device's name in the fleet.
+        #[arg(long)]
+        device: String,
+        /// A serial device (/dev/ttyACM0) or tcp:HOST:PORT.
+        #[arg(long)]
+        port: String,
+    },
+}
+
+/// A broker to reach.
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// mqtt://[USER[:PASS]@]HOST[:PORT] or mqtts://... (a password may also
+    /// come from BELLJAR_MQTT_PASSWORD).
+    #[arg(long, value_name = "URL")]
+    broker: String,
+    /// The CA certificate (PEM) that signed the broker's (mqtts://; the
+    /// system's roots otherwise).
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM), for brokers that ask for one.
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+}
+
+impl BrokerArgs {
+    fn broker(&self) -> Result<belljar_fleet::Broker> {
+        let mut b = belljar_fleet::Broker::parse(&self.broker)?;
+        if b.password.is_none()
+            && let Ok(password) = std::env::var("BELLJAR_MQTT_PASSWORD")
+        {
+            b.password = Some(password);
+        }
+        b.ca = self.ca.clone();
+        b.client_cert = self.client_cert.clone().zip(self.client_key.clone());
+        Ok(b)
+    }
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Every device's state and the rollout, as the broker holds them.
+    Status {
+        #[command(flatten)]
+        broker: BrokerArgs,
+        #[arg(long)]
+        fleet: String,
+    },
+    /// Simulated devices that join the fleet: each the supervisor on A/B
+    /// slots of a simulated flash, with the factory app installed, and its
+    /// agent (as `belljar run --listen` + `belljar gateway`).
+    Simulate {
+        /// The factory app (a signed .bjpkg for pulley64).
+        factory: PathBuf,
+        #[command(flatten)]
+        broker: BrokerArgs,
+        #[arg(long)]
+        fleet: String,
+        #[arg(long)]
+        group: Option<String>,
+        /// How many devices.
+        #[arg(long, default_value_t = 10)]
+        devices: usize,
+        /// Device names are PREFIX000, PREFIX001, ...
+        #[arg(long, default_value = "sim")]
+        prefix: String,
+        /// The public key (`belljar keygen` .pub) the devices trust.
+        #[arg(long)]
+        pubkey: PathBuf,
+        /// Stop after this long (default: until killed).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+    },
+}
+
+/// A percentage: `10%` or `10`.
+fn parse_pct(text: &str) -> Result<f64> {
+    let n: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .with_context(|| format!("`{text}` is not a percentage (e.g. 10%)"))?;
+    anyhow::ensure!(
+        (0.0..=100.0).contains(&n),
+        "`{text}`: a percentage is 0-100%"
+    );
+    Ok(n)
 }
 
 /// What a run sees from outside, the same on the simulator and on a board.
@@ -568,6 +706,170 @@ fn real_main() -> Result<ExitCode> {
                 tries,
             };
             belljar_cli::push::push(&package, &options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollout {
+            package,
+            broker,
+            fleet,
+            group,
+            canary,
+            stages,
+            confirm_within,
+            halt_on,
+            resume: _,
+            stop,
+        } => {
+            let broker = broker.broker()?;
+            if stop {
+                let r = belljar_fleet::controller::stop(&broker, &fleet)?;
+                println!(
+                    "stopped the rollout of {} v{} in fleet {fleet}",
+                    r.app, r.version
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let stages = if stages.is_empty() {
+                belljar_fleet::plan::Plan::canary(parse_pct(&canary)?.ceil() as u32)
+            } else {
+                stages
+                    .iter()
+                    .map(|s| parse_pct(s).map(|p| p.ceil() as u32))
+                    .collect::<Result<_>>()?
+            };
+            let plan = belljar_fleet::plan::Plan {
+                group,
+                stages,
+                confirm_within_s: run::parse_duration(&confirm_within)?.as_secs().max(1),
+                halt_on_pct: parse_pct(&halt_on)?,
+            };
+            let bytes = package
+                .as_ref()
+                .map(|p| belljar_cli::guest::read(p))
+                .transpose()?;
+            let header = bytes
+                .as_ref()
+                .map(|b| belljar_package::parse(b).map(|p| p.header))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("not a package: {e}"))?;
+            let release = bytes.as_deref().zip(header.as_ref()).map(|(package, h)| {
+                belljar_fleet::controller::Release {
+                    package,
+                    app: &h.app,
+                    version: h.version,
+                }
+            });
+            if let Some(h) = &header {
+                println!(
+                    "rolling out {} v{} ({}) to fleet {fleet} on {}: stages {:?}%",
+                    h.app,
+                    h.version,
+                    h.target,
+                    broker.display(),
+                    plan.stages
+                );
+            }
+            let started = std::time::Instant::now();
+            let mut show = |view: &belljar_fleet::controller::View, note: &str| {
+                let at = started.elapsed().as_secs_f64();
+                if note.is_empty() {
+                    println!("[{at:6.1}s] {}", view.summary());
+                } else {
+                    println!("[{at:6.1}s] {note}");
+                }
+            };
+            let r = belljar_fleet::controller::rollout(
+                &broker,
+                &fleet,
+                release,
+                Some(&plan),
+                &mut show,
+            )?;
+            // The final table, as `belljar fleet status` prints it.
+            print!(
+                "{}",
+                belljar_fleet::controller::status(&broker, &fleet)?.render()
+            );
+            use belljar_fleet::msg::Status;
+            match r.status {
+                Status::Complete => {
+                    println!("rollout of {} v{} complete", r.app, r.version);
+                    Ok(ExitCode::SUCCESS)
+                }
+                status => {
+                    println!(
+                        "rollout of {} v{} {status:?}: {}",
+                        r.app,
+                        r.version,
+                        r.reason.unwrap_or_default()
+                    );
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Fleet {
+            command: FleetCommand::Status { broker, fleet },
+        } => {
+            let view = belljar_fleet::controller::status(&broker.broker()?, &fleet)?;
+            print!("{}", view.render());
+            for (name, d) in &view.fleet {
+                let Some(s) = &d.state else { continue };
+                println!(
+                    "  {name:<12} {:<8} {:<12} v{:<4} slot {:<2} {:<12}{}",
+                    if d.online { "online" } else { "offline" },
+                    s.app.as_deref().unwrap_or("-"),
+                    s.version.map_or("-".into(), |v| v.to_string()),
+                    s.slot.as_deref().unwrap_or("-"),
+                    s.phase.name(),
+                    s.detail
+                        .as_ref()
+                        .or(s.fault.as_ref())
+                        .map(|f| format!(" {f}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet {
+            command:
+                FleetCommand::Simulate {
+                    factory,
+                    broker,
+                    fleet,
+                    group,
+                    devices,
+                    prefix,
+                    pubkey,
+                    duration,
+                },
+        } => {
+            let broker = broker.broker()?;
+            belljar_fleet::msg::Topics::new(&fleet)?;
+            belljar_cli::fleet::simulate(&belljar_cli::fleet::Simulated {
+                broker: &broker,
+                fleet: &fleet,
+                group: group.as_deref(),
+                prefix: &prefix,
+                count: devices,
+                key: belljar_cli::package::verifying_key(&pubkey)?,
+                factory: belljar_cli::guest::read(&factory)?,
+                duration: duration.as_deref().map(run::parse_duration).transpose()?,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gateway {
+            broker,
+            fleet,
+            group,
+            device,
+            port,
+        } => {
+            let me = belljar_fleet::agent::Identity {
+                fleet,
+                device,
+                group,
+            };
+            belljar_cli::fleet::gateway(&broker.broker()?, &me, &port)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file } => {

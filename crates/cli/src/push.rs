@@ -254,9 +254,69 @@ fn drive(
                     mode: Mode::RunOnce,
                 });
             }
-            Step::Done(other) | Step::Failed(other) => bail!("{}", failure(&other, len, header)),
+            Step::Done(other) | Step::Failed(other) => {
+                return Err(Refused(failure(&other, len, header)).into());
+            }
         }
     }
+}
+
+/// The device answered the push with a refusal (the error `send` returns
+/// when the link worked but the package was not taken).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// What a device's update agent says about itself: its `Status`, and its
+/// `Report` (`None` from a device without a supervisor that answers it).
+pub fn query(options: &Options) -> Result<(DeviceMsg, Option<DeviceMsg>)> {
+    let port = Port::parse(&options.port, options.baud);
+    let mut link = Link::open(port, options.timeout)
+        .map_err(|e| anyhow!("cannot open {}: {e}", options.port))?;
+    let status = ask(&mut link, &HostMsg::Hello, options, |m| {
+        matches!(m, DeviceMsg::Status { .. })
+    })?;
+    let report = ask(&mut link, &HostMsg::Report, options, |m| {
+        matches!(
+            m,
+            DeviceMsg::Report { .. }
+                | DeviceMsg::Error {
+                    code: ErrorCode::Unsupported
+                }
+        )
+    })?;
+    Ok((
+        status,
+        matches!(report, DeviceMsg::Report { .. }).then_some(report),
+    ))
+}
+
+/// Sends `msg` until a reply `want` takes comes back (stale replies are
+/// skipped), reopening a link that dropped.
+fn ask(
+    link: &mut Link,
+    msg: &HostMsg,
+    options: &Options,
+    want: impl Fn(&DeviceMsg) -> bool,
+) -> Result<DeviceMsg> {
+    let mut flush = true;
+    for _ in 0..options.tries.max(1) {
+        match link.exchange(msg, flush) {
+            Answer::Reply(reply) if want(&reply) => return Ok(reply),
+            Answer::Reply(_) => flush = false,
+            Answer::Quiet => flush = true,
+            Answer::Lost(_) => {
+                std::thread::sleep(options.timeout.min(Duration::from_millis(200)));
+                let _ = link.reopen();
+                flush = true;
+            }
+        }
+    }
+    bail!(
+        "no answer to {msg:?} from {} after {} tries (is the device running the update agent?)",
+        options.port,
+        options.tries
+    )
 }
 
 /// One line for a reply that ends the push.

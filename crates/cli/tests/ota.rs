@@ -14,52 +14,6 @@ use std::time::Duration;
 use belljar_cli::qemu::{self, FirmwareSettings, LiveBoard};
 use common::*;
 
-fn belljar(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_belljar"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let base = dir.join(name);
-    let (ok, out) = belljar(&["keygen", base.to_str().unwrap()]);
-    assert!(ok, "{out}");
-    base
-}
-
-/// An empty directory under the target dir.
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = repo().join("target").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `belljar sign` for `target` (`pulley32` for the board, `pulley64` for
-/// the simulator).
-fn sign_for(target: &str, guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
-    let (ok, text) = belljar(&[
-        "sign",
-        &format!("guests/{guest}"),
-        "--key",
-        key.with_extension("key").to_str().unwrap(),
-        "--version",
-        &version.to_string(),
-        "--outputs",
-        outputs,
-        "--target",
-        target,
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{text}");
-}
-
 fn sign(guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
     sign_for("pulley32", guest, key, version, outputs, out);
 }
@@ -104,18 +58,6 @@ fn listening_sim(key: &Path, factory: &Path, seconds: u32) -> (std::process::Chi
 }
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Waits until something listens on `port` (the simulator starting up).
-fn wait_listening(port: u16) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps() {

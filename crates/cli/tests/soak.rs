@@ -192,6 +192,8 @@ fn boot(
     let device = belljar_cli::listen::SimDevice {
         sim: sim.clone(),
         link: link.clone(),
+        poll_ms: 1,
+        name: None,
     };
     let supervisor = Supervisor::new(device, runtime, slots, &key, settings);
     let report = RefCell::new(HourReport::default());

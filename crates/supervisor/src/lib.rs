@@ -179,9 +179,20 @@ enum Switch {
     RunOnce(Vec<u8>),
 }
 
+/// What the device reports in [`DeviceMsg::Report`].
+#[derive(Default)]
+struct Report {
+    app: Option<alloc::string::String>,
+    version: Option<u32>,
+    slot: Option<belljar_update::Slot>,
+    trial: bool,
+    fault: Option<alloc::string::String>,
+}
+
 /// The supervisor of one device.
 pub struct Supervisor<'k, P: Platform, F: NorFlash> {
     platform: P,
+    report: RefCell<Report>,
     runtime: Runtime<P::Board>,
     slots: RefCell<Slots<F>>,
     agent: RefCell<(Decoder<HostMsg>, Receiver)>,
@@ -200,6 +211,7 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
     ) -> Self {
         Supervisor {
             platform,
+            report: RefCell::new(Report::default()),
             runtime,
             slots: RefCell::new(slots),
             agent: RefCell::new((Decoder::new(), Receiver::new())),
@@ -235,6 +247,7 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
         loop {
             if let Some(package) = once.take() {
                 // A one-off run; the installed app comes back afterwards.
+                self.report.borrow_mut().slot = None;
                 let (switch, _) = self.run_package(&package, false).await;
                 once = self.after_switch(switch);
                 continue;
@@ -311,6 +324,7 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
                 return (None, true);
             }
         };
+        self.report.borrow_mut().slot = Some(image.slot);
         self.platform.log(format_args!(
             "supervisor: booting slot {:?} (v{}{})",
             image.slot,
@@ -327,16 +341,19 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
             Err(()) => return (None, true),
         };
         let name = &header.app;
+        {
+            let mut report = self.report.borrow_mut();
+            report.app = Some(name.clone());
+            report.version = Some(header.version);
+            report.trial = trial;
+        }
         let board = self.platform.board(name);
         let access = Access::new(grants(&header.capabilities));
         let limits = budget(self.settings.limits, &header.capabilities);
         let mut running = match app.instantiate(board, access, limits).await {
             Ok(running) => running,
             Err(exit) => {
-                self.platform.log(format_args!(
-                    "supervisor: {name} v{}: {exit}",
-                    header.version
-                ));
+                self.fault(format_args!("{name} v{}: {exit}", header.version));
                 return (None, true);
             }
         };
@@ -357,10 +374,14 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
             match select3(&mut run, self.agent(), health).await {
                 Either3::First(exit) => {
                     let failed = matches!(exit, Exit::Trapped(_));
-                    self.platform.log(format_args!(
-                        "supervisor: {name} v{}: {exit}",
-                        header.version
-                    ));
+                    if failed {
+                        self.fault(format_args!("{name} v{}: {exit}", header.version));
+                    } else {
+                        self.platform.log(format_args!(
+                            "supervisor: {name} v{}: {exit}",
+                            header.version
+                        ));
+                    }
                     if !failed && !confirmed {
                         self.confirm(&header);
                     }
@@ -369,6 +390,7 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
                 Either3::Second(switch) => return (Some(switch), false),
                 Either3::Third(()) => {
                     confirmed = true;
+                    self.report.borrow_mut().trial = false;
                     self.confirm(&header);
                 }
             }
@@ -399,15 +421,38 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
         match loaded {
             Ok(loaded) => Ok(loaded),
             Err(NotLoaded::Unverified(e)) => {
-                self.platform
-                    .log(format_args!("supervisor: the package does not verify: {e}"));
+                self.fault(format_args!("the package does not verify: {e}"));
                 Err(())
             }
             Err(NotLoaded::Load { app, error }) => {
-                self.platform
-                    .log(format_args!("supervisor: cannot load {app}: {error}"));
+                self.fault(format_args!("cannot load {app}: {error}"));
                 Err(())
             }
+        }
+    }
+
+    /// Logs a failure and keeps it as the last fault (for `Report`).
+    fn fault(&self, line: fmt::Arguments<'_>) {
+        use core::fmt::Write;
+        self.platform.log(format_args!("supervisor: {line}"));
+        let mut text = alloc::string::String::new();
+        let _ = text.write_fmt(line);
+        let mut end = text.len().min(belljar_update::proto::MAX_FAULT);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        self.report.borrow_mut().fault = Some(text);
+    }
+
+    fn report(&self) -> DeviceMsg {
+        let report = self.report.borrow();
+        DeviceMsg::Report {
+            app: report.app.clone(),
+            version: report.version,
+            slot: report.slot,
+            trial: report.trial,
+            fault: report.fault.clone(),
         }
     }
 
@@ -421,7 +466,9 @@ impl<'k, P: Platform, F: NorFlash> Supervisor<'k, P, F> {
             while !input.is_empty() {
                 let msg = self.agent.borrow_mut().0.feed(&mut input);
                 let Some(msg) = msg else { continue };
-                let reply = {
+                let reply = if msg == HostMsg::Report {
+                    self.report()
+                } else {
                     let policy = self.policy();
                     let mut agent = self.agent.borrow_mut();
                     let mut slots = self.slots.borrow_mut();

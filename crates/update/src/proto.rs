@@ -10,6 +10,7 @@
 //! ...
 //! Finish                             ->  Installed { app, version } | Loaded { .. } | Rejected { reason }
 //! Abort                              ->  Aborted
+//! Report                             ->  Report { app, version, slot, trial, fault }
 //! (any, when it cannot be done)      ->  Error { code }
 //! ```
 //!
@@ -62,6 +63,9 @@ pub enum HostMsg {
     Finish,
     /// Forget the transfer (and a pending candidate that has not run yet).
     Abort,
+    /// Asks for [`DeviceMsg::Report`]: what runs and the last fault (the
+    /// fleet agent's view of the device). Answered by the supervisor.
+    Report,
 }
 
 impl HostMsg {
@@ -135,7 +139,23 @@ pub enum DeviceMsg {
     },
     /// Reply to `Abort`.
     Aborted,
+    /// Reply to `Report`.
+    Report {
+        /// The app running now (or last started), and its version.
+        app: Option<String>,
+        version: Option<u32>,
+        /// The slot it came from (`None`: a one-off run from RAM, or none).
+        slot: Option<crate::Slot>,
+        /// It runs on trial (not yet confirmed).
+        trial: bool,
+        /// The last fault (a trap, a refused or unloadable package), at most
+        /// [`MAX_FAULT`] bytes.
+        fault: Option<String>,
+    },
 }
+
+/// The longest fault text in a [`DeviceMsg::Report`].
+pub const MAX_FAULT: usize = 200;
 
 /// Why a message could not be carried out (the transfer may go on unless noted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +176,9 @@ pub enum ErrorCode {
     OutOfMemory,
     /// Flash failed; the transfer is dropped, `Begin` again to resume.
     Flash,
+    /// This end does not answer that message (e.g. `Report` without a
+    /// supervisor).
+    Unsupported,
 }
 
 /// Why a package was refused (mirrors [`belljar_package::Error`], plus the

@@ -77,6 +77,11 @@ impl Receiver {
                     Err(e) => error_reply(e),
                 }
             }
+            // What runs is the supervisor's to say (it answers `Report`
+            // before the receiver sees it).
+            HostMsg::Report => DeviceMsg::Error {
+                code: ErrorCode::Unsupported,
+            },
         }
     }
 

@@ -4,7 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+pub mod broker;
 
 use belljar_build::GuestCrate;
 use belljar_cli::run::SimApp;
@@ -85,4 +89,65 @@ pub fn cwasm_path(name: &str, target: Target) -> PathBuf {
     let _ = cwasm(name, target);
     let app = GuestCrate::open(&guest_dir(name)).unwrap();
     app.out_dir().join(format!("{}.{target}.cwasm", app.name))
+}
+
+// The `belljar` command line, as the OTA and fleet tests drive it.
+
+/// Runs `belljar` in the repository; (success, stdout + stderr).
+pub fn belljar(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_belljar"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let base = dir.join(name);
+    let (ok, out) = belljar(&["keygen", base.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    base
+}
+
+/// An empty directory under the target dir.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = repo().join("target").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `belljar sign` for `target` (`pulley32` for the board, `pulley64` for
+/// the simulator).
+pub fn sign_for(target: &str, guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
+    let (ok, text) = belljar(&[
+        "sign",
+        &format!("guests/{guest}"),
+        "--key",
+        key.with_extension("key").to_str().unwrap(),
+        "--version",
+        &version.to_string(),
+        "--outputs",
+        outputs,
+        "--target",
+        target,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+}
+
+/// Waits until something listens on `port` (the simulator starting up).
+pub fn wait_listening(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
