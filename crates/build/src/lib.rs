@@ -10,6 +10,8 @@ use belljar_profile::Target;
 
 pub use belljar_profile;
 
+pub mod c;
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Guest memory defaults. A guest crate may override them:
@@ -85,8 +87,20 @@ pub struct GuestCrate {
     pub target_dir: PathBuf,
     pub memory: Memory,
     /// What the app declares it touches, if it does:
-    /// `[package.metadata.belljar.capabilities]`.
+    /// `[package.metadata.belljar.capabilities]` (`[capabilities]` in a C
+    /// app's `belljar.toml`).
     pub capabilities: Option<Capabilities>,
+    /// What the app is written in.
+    pub kind: Kind,
+}
+
+/// The language of an app, and what building it needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A cargo crate (`manifest` is its `Cargo.toml`).
+    Rust,
+    /// C sources and a `belljar.toml` (`manifest`): see [`c`].
+    C(c::CApp),
 }
 
 /// What an app declares it touches (`[package.metadata.belljar.capabilities]`):
@@ -111,16 +125,16 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    fn from_metadata(value: &serde_json::Value) -> Result<Capabilities> {
-        const WHERE: &str = "package.metadata.belljar.capabilities";
+    /// Reads the capabilities table found at `place` (named in errors).
+    pub fn parse(value: &serde_json::Value, place: &str) -> Result<Capabilities> {
         let table = value
             .as_object()
-            .with_context(|| format!("{WHERE} must be a table"))?;
+            .with_context(|| format!("{place} must be a table"))?;
         let mut caps = Capabilities::default();
         for (key, value) in table {
             let items = value
                 .as_array()
-                .with_context(|| format!("{WHERE}.{key} must be a list"))?;
+                .with_context(|| format!("{place}.{key} must be a list"))?;
             let numbers = || -> Result<Vec<u32>> {
                 items
                     .iter()
@@ -128,7 +142,7 @@ impl Capabilities {
                         v.as_u64()
                             .and_then(|n| u32::try_from(n).ok())
                             .with_context(|| {
-                                format!("{WHERE}.{key}: `{v}` is not a pin or channel number")
+                                format!("{place}.{key}: `{v}` is not a pin or channel number")
                             })
                     })
                     .collect()
@@ -139,7 +153,7 @@ impl Capabilities {
                     .map(|v| {
                         v.as_str()
                             .map(str::to_string)
-                            .with_context(|| format!("{WHERE}.{key}: `{v}` is not a string"))
+                            .with_context(|| format!("{place}.{key}: `{v}` is not a string"))
                     })
                     .collect()
             };
@@ -150,7 +164,7 @@ impl Capabilities {
                 "i2c" => caps.i2c = names()?,
                 "spi" => caps.spi = names()?,
                 other => bail!(
-                    "unknown key `{other}` in {WHERE} (it takes outputs, inputs, analog, i2c and spi)"
+                    "unknown key `{other}` in {place} (it takes outputs, inputs, analog, i2c and spi)"
                 ),
             }
         }
@@ -161,7 +175,21 @@ impl Capabilities {
 impl GuestCrate {
     /// Reads the crate at `dir` (or its `Cargo.toml`) with `cargo metadata`,
     /// which also resolves the target directory (`CARGO_TARGET_DIR`, workspace).
+    /// A directory with a `belljar.toml` (or that file) is a C app.
     pub fn open(path: &Path) -> Result<GuestCrate> {
+        let c_manifest = if path.is_dir() {
+            path.join(c::MANIFEST)
+        } else {
+            path.to_path_buf()
+        };
+        if c_manifest.file_name().is_some_and(|n| n == c::MANIFEST) && c_manifest.is_file() {
+            let manifest = c_manifest
+                .canonicalize()
+                .with_context(|| format!("cannot read {}", c_manifest.display()))?;
+            let app = c::open(&manifest)?;
+            app.check_memory()?;
+            return Ok(app);
+        }
         let manifest = if path.is_dir() {
             path.join("Cargo.toml")
         } else {
@@ -169,8 +197,9 @@ impl GuestCrate {
         };
         if !manifest.is_file() {
             bail!(
-                "{} is not a guest crate: no Cargo.toml there",
-                path.display()
+                "{} is not a guest crate: no Cargo.toml there (nor a {} for a C or Zig app)",
+                path.display(),
+                c::MANIFEST
             );
         }
         let manifest = manifest
@@ -200,7 +229,10 @@ impl GuestCrate {
         let mut capabilities = None;
         if let Some(settings) = package.metadata.get("belljar") {
             if let Some(caps) = settings.get("capabilities") {
-                capabilities = Some(Capabilities::from_metadata(caps)?);
+                capabilities = Some(Capabilities::parse(
+                    caps,
+                    "package.metadata.belljar.capabilities",
+                )?);
             }
             if let Some(m) = settings.get("memory").and_then(|v| v.as_u64()) {
                 memory.memory =
@@ -211,30 +243,42 @@ impl GuestCrate {
                     u32::try_from(s).context("package.metadata.belljar.stack is too large")?;
             }
         }
-        if memory.stack >= memory.memory {
-            bail!(
-                "guest `{}`: stack ({} bytes) must be smaller than memory ({} bytes)",
-                package.name,
-                memory.stack,
-                memory.memory
-            );
-        }
-        Ok(GuestCrate {
+        let krate = GuestCrate {
             name: package.name.to_string(),
             lib_name: lib.name.replace('-', "_"),
             manifest,
             target_dir: metadata.target_directory.into_std_path_buf(),
             capabilities,
             memory,
-        })
+            kind: Kind::Rust,
+        };
+        krate.check_memory()?;
+        Ok(krate)
     }
 
-    /// Where the core module lands after `cargo build`.
+    fn check_memory(&self) -> Result<()> {
+        if self.memory.stack >= self.memory.memory {
+            bail!(
+                "guest `{}`: stack ({} bytes) must be smaller than memory ({} bytes)",
+                self.name,
+                self.memory.stack,
+                self.memory.memory
+            );
+        }
+        Ok(())
+    }
+
+    /// Where the core module lands after `cargo build` (or, for a C app,
+    /// after the link).
     pub fn core_wasm_path(&self) -> PathBuf {
-        self.target_dir
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", self.lib_name))
+        match &self.kind {
+            Kind::Rust => self
+                .target_dir
+                .join(WASM_TARGET)
+                .join("release")
+                .join(format!("{}.wasm", self.lib_name)),
+            Kind::C(app) => app.work_dir(self).join(format!("{}.wasm", self.lib_name)),
+        }
     }
 
     /// Where belljar writes the component and `.cwasm` files.
@@ -245,6 +289,9 @@ impl GuestCrate {
     /// Compiles the crate for wasm32 with belljar's memory flags. The caller's
     /// RUSTFLAGS never reach the guest (they are meant for the host build).
     pub fn compile(&self) -> Result<PathBuf> {
+        if let Kind::C(app) = &self.kind {
+            return app.compile(self);
+        }
         ensure_wasm_target(self.manifest.parent().unwrap_or(Path::new(".")))?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
@@ -331,7 +378,7 @@ fn ensure_wasm_target(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }

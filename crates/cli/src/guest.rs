@@ -16,22 +16,26 @@ pub enum Source {
 }
 
 impl Source {
-    /// `blinky` also finds `guests/blinky` below the current directory.
+    /// `blinky` also finds `guests/blinky` below the current directory (and
+    /// `c/blinky` the C app `guests/c/blinky`).
     pub fn resolve(arg: &Path) -> Result<Source> {
         let path = if arg.exists() {
             arg.to_path_buf()
         } else {
             let example = Path::new("guests").join(arg);
-            if arg.components().count() == 1 && example.join("Cargo.toml").is_file() {
+            let app = |dir: &Path| {
+                dir.join("Cargo.toml").is_file() || dir.join(belljar_build::c::MANIFEST).is_file()
+            };
+            if arg.components().count() <= 2 && app(&example) {
                 example
             } else {
                 bail!(
-                    "{} does not exist (expected a guest crate directory, a .wasm, .wat or .cwasm file)",
+                    "{} does not exist (expected a guest crate or C app directory, a .wasm, .wat or .cwasm file)",
                     arg.display()
                 );
             }
         };
-        if path.is_dir() || path.file_name().is_some_and(|n| n == "Cargo.toml") {
+        if path.is_dir() || is_manifest(&path) {
             return Ok(Source::Crate(path));
         }
         match path.extension().and_then(|e| e.to_str()) {
@@ -50,7 +54,7 @@ impl Source {
         let path = match self {
             Source::Crate(p) | Source::Wasm(p) | Source::Cwasm(p) => p,
         };
-        let path = if path.file_name().is_some_and(|n| n == "Cargo.toml") {
+        let path = if is_manifest(path) {
             path.parent().unwrap_or(path)
         } else {
             path.as_path()
@@ -82,6 +86,12 @@ impl Source {
             }
         }
     }
+}
+
+/// A Rust crate's `Cargo.toml` or a C app's `belljar.toml`.
+fn is_manifest(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n == "Cargo.toml" || n == belljar_build::c::MANIFEST)
 }
 
 /// A `.wasm` or `.wat` file as a component (core modules are encoded).

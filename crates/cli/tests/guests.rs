@@ -19,82 +19,113 @@ fn stopped_by_time(exit: &Exit, ms: u64) {
     );
 }
 
+/// The Embedded-Wasm example apps and their C twins (`guests/c`, built
+/// from `belljar.toml` with clang), and blinky in Zig (`guests/zig`): every
+/// behaviour test below runs them all.
+const BLINKY: [&str; 3] = ["blinky", "c/blinky", "zig/blinky"];
+const BUTTON_LED: [&str; 2] = ["button-led", "c/button-led"];
+const UART_ECHO: [&str; 2] = ["uart-echo", "c/uart-echo"];
+
 #[test]
 fn blinky_toggles_pin_25_every_500_ms() {
-    let (exit, trace) = run_for("blinky", 2000, SimConfig::default());
-    stopped_by_time(&exit, 2000);
-    let expected: Vec<(u64, String)> = (0..4)
-        .flat_map(|i| {
-            let t = i * 500;
-            let set = if i % 2 == 0 {
-                "gpio.set-high(25)  pin 25 = high"
-            } else {
-                "gpio.set-low(25)  pin 25 = low"
-            };
-            [
-                (t, set.to_string()),
-                (t, "timing.delay-ms(500)".to_string()),
-            ]
-        })
-        .collect();
-    assert_eq!(pairs(&trace), expected);
+    for name in BLINKY {
+        let (exit, trace) = run_for(name, 2000, SimConfig::default());
+        stopped_by_time(&exit, 2000);
+        let expected: Vec<(u64, String)> = (0..4)
+            .flat_map(|i| {
+                let t = i * 500;
+                let set = if i % 2 == 0 {
+                    "gpio.set-high(25)  pin 25 = high"
+                } else {
+                    "gpio.set-low(25)  pin 25 = low"
+                };
+                [
+                    (t, set.to_string()),
+                    (t, "timing.delay-ms(500)".to_string()),
+                ]
+            })
+            .collect();
+        assert_eq!(pairs(&trace), expected, "{name}");
+    }
 }
 
 #[test]
 fn blinky_runs_an_hour_of_virtual_time() {
-    let (exit, trace) = run_for("blinky", 3_600_000, SimConfig::default());
-    stopped_by_time(&exit, 3_600_000);
-    // 3600 s / 0.5 s = 7200 half periods, each a gpio call and a delay.
-    assert_eq!(trace.len(), 14_400);
-    assert_eq!(trace.last().unwrap().at_ms, 3_599_500);
+    for name in BLINKY {
+        let (exit, trace) = run_for(name, 3_600_000, SimConfig::default());
+        stopped_by_time(&exit, 3_600_000);
+        // 3600 s / 0.5 s = 7200 half periods, each a gpio call and a delay.
+        assert_eq!(trace.len(), 14_400, "{name}");
+        assert_eq!(trace.last().unwrap().at_ms, 3_599_500, "{name}");
+    }
 }
 
-#[test]
-fn button_led_follows_the_scripted_button() {
-    let config = SimConfig {
+fn button_config() -> SimConfig {
+    SimConfig {
         presses: vec![Press {
             pin: 15,
             from_ms: 1200,
             to_ms: 1800,
         }],
         ..SimConfig::default()
-    };
-    let (exit, trace) = run_for("button-led", 3000, config);
-    stopped_by_time(&exit, 3000);
-    // Every 10 ms: poll, drive the LED, wait.
-    let polls: Vec<_> = trace
-        .iter()
-        .filter(|l| l.text.starts_with("button.is-pressed(15)"))
-        .collect();
-    assert_eq!(polls.len(), 300);
-    for (i, poll) in polls.iter().enumerate() {
-        assert_eq!(poll.at_ms, i as u64 * 10);
     }
-    let highs: Vec<u64> = trace
-        .iter()
-        .filter(|l| l.text.starts_with("gpio.set-high(25)"))
-        .map(|l| l.at_ms)
-        .collect();
-    assert_eq!(highs, (1200..1800).step_by(10).collect::<Vec<_>>());
-    let lows = trace
-        .iter()
-        .filter(|l| l.text.starts_with("gpio.set-low(25)"))
-        .count();
-    assert_eq!(lows, 300 - 60);
 }
 
-fn echo(input: &[u8]) -> Vec<u8> {
-    let config = SimConfig {
+#[test]
+fn button_led_follows_the_scripted_button() {
+    for name in BUTTON_LED {
+        let (exit, trace) = run_for(name, 3000, button_config());
+        stopped_by_time(&exit, 3000);
+        // Every 10 ms: poll, drive the LED, wait.
+        let polls: Vec<_> = trace
+            .iter()
+            .filter(|l| l.text.starts_with("button.is-pressed(15)"))
+            .collect();
+        assert_eq!(polls.len(), 300, "{name}");
+        for (i, poll) in polls.iter().enumerate() {
+            assert_eq!(poll.at_ms, i as u64 * 10, "{name}");
+        }
+        let highs: Vec<u64> = trace
+            .iter()
+            .filter(|l| l.text.starts_with("gpio.set-high(25)"))
+            .map(|l| l.at_ms)
+            .collect();
+        assert_eq!(
+            highs,
+            (1200..1800).step_by(10).collect::<Vec<_>>(),
+            "{name}"
+        );
+        let lows = trace
+            .iter()
+            .filter(|l| l.text.starts_with("gpio.set-low(25)"))
+            .count();
+        assert_eq!(lows, 300 - 60, "{name}");
+    }
+}
+
+fn uart_config(input: &[u8]) -> SimConfig {
+    SimConfig {
         uart: UartInput::Bytes(VecDeque::from(input.to_vec())),
         ..SimConfig::default()
-    };
-    let mut running = start("uart-echo", config);
-    let exit = running.run();
-    assert!(
-        matches!(exit, Exit::Stopped(Stop::InputExhausted)),
-        "got {exit}"
-    );
-    running.board().uart_output()
+    }
+}
+
+/// What `name` sends back for `input`, the same for every uart-echo.
+fn echo(input: &[u8]) -> Vec<u8> {
+    let outputs: Vec<Vec<u8>> = UART_ECHO
+        .iter()
+        .map(|name| {
+            let mut running = start(name, uart_config(input));
+            let exit = running.run();
+            assert!(
+                matches!(exit, Exit::Stopped(Stop::InputExhausted)),
+                "{name}: got {exit}"
+            );
+            running.board().uart_output()
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1], "{UART_ECHO:?} differ");
+    outputs[0].clone()
 }
 
 #[test]
@@ -111,6 +142,42 @@ fn uart_echo_erases_on_backspace_and_delete() {
 #[test]
 fn uart_echo_turns_cr_and_lf_into_crlf() {
     assert_eq!(echo(b"a\rb\nc"), b"a\r\nb\r\nc");
+}
+
+/// A Rust app and its twins in other languages, how long to run them and
+/// with what.
+type Twins = (&'static [&'static str], u64, fn() -> SimConfig);
+
+const TWINS: [Twins; 5] = [
+    (&BLINKY, 5000, SimConfig::default),
+    (&BUTTON_LED, 3000, button_config),
+    (&UART_ECHO, 1000, || {
+        uart_config(b"hi\x7f there\r\nbye\x08\n")
+    }),
+    (&["thermometer", "c/thermometer"], 6500, || SimConfig {
+        i2c: vec!["tmp105@0x48=-3.5C..35C/5s".parse().unwrap()],
+        ..SimConfig::default()
+    }),
+    // No sensor: every read is a no-acknowledge, logged and retried.
+    (&["thermometer", "c/thermometer"], 2500, SimConfig::default),
+];
+
+#[test]
+fn c_and_zig_apps_make_exactly_the_rust_apps_timelines() {
+    for (names, ms, config) in TWINS {
+        let (rust, twins) = names.split_first().unwrap();
+        let (rust_exit, rust_trace) = run_for(rust, ms, config());
+        assert!(rust_trace.len() > 4, "{rust}: {rust_trace:?}");
+        for twin in twins {
+            let (exit, trace) = run_for(twin, ms, config());
+            assert_eq!(pairs(&trace), pairs(&rust_trace), "{twin} against {rust}");
+            assert_eq!(
+                exit.to_string(),
+                rust_exit.to_string(),
+                "{twin} against {rust}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -191,6 +258,10 @@ fn guests_import_nothing_but_the_platform() {
         "servo-sweep",
         "hello",
         "greeter",
+        "c/blinky",
+        "c/button-led",
+        "c/uart-echo",
+        "zig/blinky",
     ] {
         // SAFETY: built by belljar's own pipeline.
         let component =
@@ -215,18 +286,25 @@ fn guests_import_nothing_but_the_platform() {
 #[test]
 fn guests_get_small_fixed_memory() {
     let engine = belljar_profile::engine(Target::Pulley64).unwrap();
-    // SAFETY: built by belljar's own pipeline.
-    let component =
-        unsafe { Component::deserialize(&engine, cwasm("blinky", Target::Pulley64)) }.unwrap();
-    let res = component.resources_required().unwrap();
-    assert_eq!(res.num_memories, 1);
-    // 1-byte pages: the initial size is in bytes, as the crate asks.
-    let asked = belljar_build::GuestCrate::open(&guest_dir("blinky"))
-        .unwrap()
-        .memory
-        .memory;
-    assert_eq!(asked, 6144);
-    assert_eq!(res.max_initial_memory_size, Some(u64::from(asked)));
+    // A Rust crate's [package.metadata.belljar] and a C app's belljar.toml.
+    for name in BLINKY {
+        // SAFETY: built by belljar's own pipeline.
+        let component =
+            unsafe { Component::deserialize(&engine, cwasm(name, Target::Pulley64)) }.unwrap();
+        let res = component.resources_required().unwrap();
+        assert_eq!(res.num_memories, 1, "{name}");
+        // 1-byte pages: the initial size is in bytes, as the app asks.
+        let asked = belljar_build::GuestCrate::open(&guest_dir(name))
+            .unwrap()
+            .memory
+            .memory;
+        assert_eq!(asked, 6144, "{name}");
+        assert_eq!(
+            res.max_initial_memory_size,
+            Some(u64::from(asked)),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -575,3 +575,68 @@ fn an_apps_growth_leaves_the_shared_heap_its_reserve() {
     );
     assert!(console.contains(" 0 failed)"), "{console}");
 }
+
+/// The C twins of the example apps (`guests/c`, built from `belljar.toml`
+/// with clang) and blinky in Zig on the Cortex-M33: each makes the
+/// timeline its Rust app makes on the simulator. Several boots: blinky,
+/// button-led and the thermometer all drive the LED on pin 25.
+#[test]
+fn c_apps_on_the_cortex_m33_make_the_rust_apps_timelines() {
+    // uart-echo and the thermometer side by side, on QEMU's tmp105.
+    let input = b"hi\x7f!\r";
+    let sensor: belljar_sim::devices::I2cSpec = "tmp105@0x48=21.5C".parse().unwrap();
+    let mut s = settings(3500);
+    s.uart_idle_ms = Some(200);
+    let cwasms: Vec<_> = ["c/uart-echo", "c/thermometer"]
+        .iter()
+        .map(|g| qemu::build_guest(&guest_dir(g)).unwrap())
+        .collect();
+    let paths: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
+    let elf = qemu::build_firmware(&paths, &s).unwrap();
+    let devices = qemu::Devices {
+        i2c: vec![sensor.clone()],
+    };
+    let device = qemu::boot_with(&elf, input, false, &devices, |_, _| Ok(())).unwrap();
+    let console = &device.console;
+    assert_eq!(device.status, 0, "{console}");
+    let config = SimConfig {
+        uart: UartInput::Bytes(VecDeque::from(input.to_vec())),
+        ..SimConfig::default()
+    };
+    let (_, echo) = run_for("uart-echo", 3500, config);
+    let texts = |t: Vec<(u64, String)>| t.into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+    assert_eq!(
+        texts(lines_of(console, "uart-echo-c")),
+        texts(pairs(&echo)),
+        "{console}"
+    );
+    let sim_sensor = SimConfig {
+        i2c: vec![sensor],
+        ..SimConfig::default()
+    };
+    let (_, thermometer) = run_for("thermometer", 3500, sim_sensor);
+    assert_equivalent(&pairs(&thermometer), &lines_of(console, "thermometer-c"), 1);
+
+    // Blinky in C and in Zig.
+    let (_, blinky) = run_for("blinky", 3000, SimConfig::default());
+    for twin in ["c/blinky", "zig/blinky"] {
+        let device = on_qemu(twin, settings(3000), b"");
+        assert_eq!(device.status, 0, "{twin}: {}", device.console);
+        assert_equivalent(&pairs(&blinky), &timeline(&device.console), 1);
+    }
+
+    let config = SimConfig {
+        presses: vec![Press {
+            pin: 15,
+            from_ms: 1205,
+            to_ms: 1805,
+        }],
+        ..SimConfig::default()
+    };
+    let (_, button_led) = run_for("button-led", 2500, config);
+    let mut s = settings(2500);
+    s.presses = vec!["15@1205ms..1805ms".to_string()];
+    let device = on_qemu("c/button-led", s, b"");
+    assert_eq!(device.status, 0, "{}", device.console);
+    assert_equivalent(&pairs(&button_led), &timeline(&device.console), 2);
+}

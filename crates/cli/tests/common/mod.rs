@@ -23,6 +23,7 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
+/// `guests/<name>`: a Rust crate, or a C app (`c/blinky`).
 pub fn guest_dir(name: &str) -> PathBuf {
     repo().join("guests").join(name)
 }
@@ -79,15 +80,15 @@ pub fn pairs(trace: &[TraceLine]) -> Vec<(u64, String)> {
 /// The component (`.wasm`) of an example guest, as `belljar build` wrote it.
 pub fn component(name: &str) -> Vec<u8> {
     let _ = cwasm(name, Target::Pulley64);
-    let out = GuestCrate::open(&guest_dir(name)).unwrap().out_dir();
-    std::fs::read(out.join(format!("{name}.wasm"))).unwrap()
+    let app = GuestCrate::open(&guest_dir(name)).unwrap();
+    std::fs::read(app.out_dir().join(format!("{}.wasm", app.name))).unwrap()
 }
 
 /// Where the `.cwasm` of an example guest for `target` was written.
 pub fn cwasm_path(name: &str, target: Target) -> PathBuf {
     let _ = cwasm(name, target);
-    let out = GuestCrate::open(&guest_dir(name)).unwrap().out_dir();
-    out.join(format!("{name}.{target}.cwasm"))
+    let app = GuestCrate::open(&guest_dir(name)).unwrap();
+    app.out_dir().join(format!("{}.{target}.cwasm", app.name))
 }
 
 // The `belljar` command line, as the OTA and fleet tests drive it.
