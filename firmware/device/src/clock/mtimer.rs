@@ -1,0 +1,127 @@
+//! The RISC-V machine timer (`mtime`, `mtimecmp`: the CLINT / ACLINT MTIMER),
+//! tickless: `mtimecmp` is always the next timer that is due (or never), so
+//! the CPU is woken only when a task has something to do. `mtime` is 64 bits
+//! wide; on RV32 it is read as two halves (high, low, high again).
+
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use core::task::Waker;
+
+use critical_section::Mutex;
+use embassy_time_driver::Driver;
+
+use super::QUEUE;
+
+/// Where the timer's registers are (set by [`start`]).
+static MTIME: AtomicUsize = AtomicUsize::new(0);
+static MTIMECMP: AtomicUsize = AtomicUsize::new(0);
+/// Timer counts per millisecond.
+static COUNTS_PER_MS: AtomicU32 = AtomicU32::new(1);
+/// `mtime` at [`start`] (clock time 0), set once at boot before the timer
+/// interrupt is enabled.
+static BASE: Mutex<core::cell::Cell<u64>> = Mutex::new(core::cell::Cell::new(0));
+
+/// A machine timer: the addresses of `mtime` and of this hart's `mtimecmp`,
+/// and the rate at which `mtime` counts.
+#[derive(Clone, Copy, Debug)]
+pub struct Mtimer {
+    pub mtime: usize,
+    pub mtimecmp: usize,
+    pub hz: u32,
+}
+
+fn mtime() -> u64 {
+    let lo = MTIME.load(Relaxed) as *const u32;
+    // SAFETY: the timer's registers, given to `start`.
+    unsafe {
+        let hi = lo.add(1);
+        loop {
+            let h = hi.read_volatile();
+            let l = lo.read_volatile();
+            if hi.read_volatile() == h {
+                return u64::from(h) << 32 | u64::from(l);
+            }
+        }
+    }
+}
+
+/// Sets `mtimecmp` without a spurious interrupt in between (low half to
+/// all ones first, as the privileged spec recommends on RV32).
+fn set_mtimecmp(at: u64) {
+    let lo = MTIMECMP.load(Relaxed) as *mut u32;
+    // SAFETY: this hart's compare register, given to `start`.
+    unsafe {
+        lo.write_volatile(u32::MAX);
+        lo.add(1).write_volatile((at >> 32) as u32);
+        lo.write_volatile(at as u32);
+    }
+}
+
+fn base() -> u64 {
+    critical_section::with(|cs| BASE.borrow(cs).get())
+}
+
+/// Wakes what is due and arms the timer for the next expiration.
+fn rearm(cs: critical_section::CriticalSection<'_>) {
+    let next = QUEUE.borrow_ref_mut(cs).next_expiration(now_ms());
+    let at = if next == u64::MAX {
+        u64::MAX
+    } else {
+        BASE.borrow(cs)
+            .get()
+            .saturating_add(next.saturating_mul(u64::from(COUNTS_PER_MS.load(Relaxed))))
+    };
+    set_mtimecmp(at);
+}
+
+/// The machine timer interrupt (riscv-rt's `MachineTimer` handler).
+#[unsafe(export_name = "MachineTimer")]
+fn machine_timer() {
+    critical_section::with(rearm);
+}
+
+/// embassy-time's clock: `mtime` in milliseconds (`tick-hz-1_000`).
+struct MtimerDriver;
+
+impl Driver for MtimerDriver {
+    fn now(&self) -> u64 {
+        now_ms()
+    }
+
+    fn schedule_wake(&self, at: u64, waker: &Waker) {
+        critical_section::with(|cs| {
+            QUEUE.borrow_ref_mut(cs).schedule_wake(at, waker);
+            rearm(cs);
+        });
+    }
+}
+
+embassy_time_driver::time_driver_impl!(static DRIVER: MtimerDriver = MtimerDriver);
+
+/// Starts the clock at 0 ms (once, at boot) and enables the machine timer
+/// interrupt (and machine interrupts).
+pub fn start(timer: Mtimer) {
+    MTIME.store(timer.mtime, Relaxed);
+    MTIMECMP.store(timer.mtimecmp, Relaxed);
+    COUNTS_PER_MS.store(timer.hz / 1000, Relaxed);
+    set_mtimecmp(u64::MAX);
+    let now = mtime();
+    critical_section::with(|cs| BASE.borrow(cs).set(now));
+    // SAFETY: the handler above is ready; nothing else runs yet.
+    unsafe {
+        riscv::register::mie::set_mtimer();
+        riscv::register::mstatus::set_mie();
+    }
+}
+
+/// Board time in milliseconds.
+pub fn now_ms() -> u64 {
+    (mtime() - base()) / u64::from(COUNTS_PER_MS.load(Relaxed))
+}
+
+/// Board time in nanoseconds, at the timer's resolution (QEMU virt: 10 MHz,
+/// 100 ns): the heartbeat's fine clock.
+pub fn now_ns() -> u64 {
+    let per_ms = u64::from(COUNTS_PER_MS.load(Relaxed));
+    let counts = mtime() - base();
+    counts / per_ms * 1_000_000 + counts % per_ms * 1_000_000 / per_ms
+}
