@@ -4,8 +4,8 @@
 //!
 //! * Arm Cortex-M ([`systick`](self)): SysTick on the processor clock,
 //!   interrupting every millisecond; each tick wakes the timers that are due.
-//! * RISC-V: the machine timer (`mtime`/`mtimecmp`, e.g. the CLINT),
-//!   tickless: the compare register is set to the next timer that is due.
+//! * RISC-V: the machine timer (`mtime`/`mtimecmp`, e.g. the CLINT), also
+//!   interrupting every millisecond.
 //!
 //! Between interrupts the CPU sleeps (the executor's WFI). Under QEMU
 //! `-icount shift=0` one instruction takes one nanosecond, so [`now_ns`]

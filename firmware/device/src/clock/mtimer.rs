@@ -1,7 +1,14 @@
 //! The RISC-V machine timer (`mtime`, `mtimecmp`: the CLINT / ACLINT MTIMER),
-//! tickless: `mtimecmp` is always the next timer that is due (or never), so
-//! the CPU is woken only when a task has something to do. `mtime` is 64 bits
-//! wide; on RV32 it is read as two halves (high, low, high again).
+//! interrupting every millisecond like SysTick on the Arm boards; each tick
+//! wakes the timers that are due. Board time is `mtime` itself (64 bits,
+//! read on RV32 as two halves: high, low, high again), so a late tick
+//! handler never makes the clock fall behind.
+//!
+//! Why not tickless (`mtimecmp` at the next timer that is due)? Under QEMU
+//! `-icount shift=0` an idle CPU's virtual clock waits for the host's real
+//! clock and then jumps; a long jump overshoots by the host's wake-up
+//! latency (seen: 2 ms after every 500 ms delay on a loaded machine), which
+//! a 1 ms tick keeps below a millisecond, as on the Cortex-M33 board.
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use core::task::Waker;
@@ -60,23 +67,18 @@ fn base() -> u64 {
     critical_section::with(|cs| BASE.borrow(cs).get())
 }
 
-/// Wakes what is due and arms the timer for the next expiration.
-fn rearm(cs: critical_section::CriticalSection<'_>) {
-    let next = QUEUE.borrow_ref_mut(cs).next_expiration(now_ms());
-    let at = if next == u64::MAX {
-        u64::MAX
-    } else {
-        BASE.borrow(cs)
-            .get()
-            .saturating_add(next.saturating_mul(u64::from(COUNTS_PER_MS.load(Relaxed))))
-    };
-    set_mtimecmp(at);
+/// Arms the next tick and wakes what is due.
+fn tick(cs: critical_section::CriticalSection<'_>) {
+    let now = now_ms();
+    let per_ms = u64::from(COUNTS_PER_MS.load(Relaxed));
+    set_mtimecmp(BASE.borrow(cs).get() + (now + 1) * per_ms);
+    QUEUE.borrow_ref_mut(cs).next_expiration(now);
 }
 
 /// The machine timer interrupt (riscv-rt's `MachineTimer` handler).
 #[unsafe(export_name = "MachineTimer")]
 fn machine_timer() {
-    critical_section::with(rearm);
+    critical_section::with(tick);
 }
 
 /// embassy-time's clock: `mtime` in milliseconds (`tick-hz-1_000`).
@@ -89,8 +91,10 @@ impl Driver for MtimerDriver {
 
     fn schedule_wake(&self, at: u64, waker: &Waker) {
         critical_section::with(|cs| {
-            QUEUE.borrow_ref_mut(cs).schedule_wake(at, waker);
-            rearm(cs);
+            let mut queue = QUEUE.borrow_ref_mut(cs);
+            queue.schedule_wake(at, waker);
+            // Already due: do not wait for the next tick.
+            queue.next_expiration(now_ms());
         });
     }
 }
@@ -106,6 +110,7 @@ pub fn start(timer: Mtimer) {
     set_mtimecmp(u64::MAX);
     let now = mtime();
     critical_section::with(|cs| BASE.borrow(cs).set(now));
+    set_mtimecmp(now + u64::from(timer.hz / 1000));
     // SAFETY: the handler above is ready; nothing else runs yet.
     unsafe {
         riscv::register::mie::set_mtimer();
