@@ -1,15 +1,19 @@
 //! The RISC-V machine timer (`mtime`, `mtimecmp`: the CLINT / ACLINT MTIMER),
 //! interrupting every millisecond like SysTick on the Arm boards; each tick
-//! wakes the timers that are due. Board time is `mtime` itself (64 bits,
-//! read on RV32 as two halves: high, low, high again), so a late tick
-//! handler never makes the clock fall behind.
+//! wakes the timers that are due, and the milliseconds are the ticks
+//! counted, as there. A tick handled more than a period late does not make
+//! up for the ticks it missed (the next is due a period after it): board
+//! time then falls behind `mtime`, like a SysTick that lost ticks, but stays
+//! whole milliseconds apart. `mtime` is 64 bits wide, read on RV32 as two
+//! halves (high, low, high again).
 //!
-//! Why not tickless (`mtimecmp` at the next timer that is due)? Under QEMU
-//! `-icount shift=0` an idle CPU's virtual clock waits for the host's real
-//! clock and then jumps; a long jump overshoots by the host's wake-up
-//! latency (seen: 2 ms after every 500 ms delay on a loaded machine), which
-//! a 1 ms tick keeps below a millisecond, as on the Cortex-M33 board.
+//! Why not tickless (`mtimecmp` at the next timer that is due, board time
+//! = `mtime`)? Under QEMU `-icount shift=0` an idle CPU's virtual clock
+//! waits for the host's real clock and then jumps; a jump overshoots by the
+//! host's wake-up latency (seen: 2 ms after every 500 ms delay on a loaded
+//! machine), and the timeline with it. Counted ticks do not see it.
 
+use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use core::task::Waker;
 
@@ -23,9 +27,10 @@ static MTIME: AtomicUsize = AtomicUsize::new(0);
 static MTIMECMP: AtomicUsize = AtomicUsize::new(0);
 /// Timer counts per millisecond.
 static COUNTS_PER_MS: AtomicU32 = AtomicU32::new(1);
-/// `mtime` at [`start`] (clock time 0), set once at boot before the timer
-/// interrupt is enabled.
-static BASE: Mutex<core::cell::Cell<u64>> = Mutex::new(core::cell::Cell::new(0));
+/// Milliseconds counted since [`start`], and the `mtime` at which the
+/// next tick is due.
+static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+static DUE: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 
 /// A machine timer: the addresses of `mtime` and of this hart's `mtimecmp`,
 /// and the rate at which `mtime` counts.
@@ -63,15 +68,18 @@ fn set_mtimecmp(at: u64) {
     }
 }
 
-fn base() -> u64 {
-    critical_section::with(|cs| BASE.borrow(cs).get())
-}
-
-/// Arms the next tick and wakes what is due.
+/// Counts a tick, arms the next one and wakes what is due.
 fn tick(cs: critical_section::CriticalSection<'_>) {
-    let now = now_ms();
+    let ticks = TICKS.borrow(cs);
+    let now = ticks.get() + 1;
+    ticks.set(now);
     let per_ms = u64::from(COUNTS_PER_MS.load(Relaxed));
-    set_mtimecmp(BASE.borrow(cs).get() + (now + 1) * per_ms);
+    let due = DUE.borrow(cs);
+    // A period after this tick was due; a period from now if that has
+    // passed already (missed ticks are not made up).
+    let next = (due.get() + per_ms).max(mtime() + per_ms);
+    due.set(next);
+    set_mtimecmp(next);
     QUEUE.borrow_ref_mut(cs).next_expiration(now);
 }
 
@@ -81,7 +89,7 @@ fn machine_timer() {
     critical_section::with(tick);
 }
 
-/// embassy-time's clock: `mtime` in milliseconds (`tick-hz-1_000`).
+/// embassy-time's clock: the ticks (`tick-hz-1_000`).
 struct MtimerDriver;
 
 impl Driver for MtimerDriver {
@@ -108,9 +116,12 @@ pub fn start(timer: Mtimer) {
     MTIMECMP.store(timer.mtimecmp, Relaxed);
     COUNTS_PER_MS.store(timer.hz / 1000, Relaxed);
     set_mtimecmp(u64::MAX);
-    let now = mtime();
-    critical_section::with(|cs| BASE.borrow(cs).set(now));
-    set_mtimecmp(now + u64::from(timer.hz / 1000));
+    let due = mtime() + u64::from(timer.hz / 1000);
+    critical_section::with(|cs| {
+        TICKS.borrow(cs).set(0);
+        DUE.borrow(cs).set(due);
+    });
+    set_mtimecmp(due);
     // SAFETY: the handler above is ready; nothing else runs yet.
     unsafe {
         riscv::register::mie::set_mtimer();
@@ -120,13 +131,15 @@ pub fn start(timer: Mtimer) {
 
 /// Board time in milliseconds.
 pub fn now_ms() -> u64 {
-    (mtime() - base()) / u64::from(COUNTS_PER_MS.load(Relaxed))
+    critical_section::with(|cs| TICKS.borrow(cs).get())
 }
 
 /// Board time in nanoseconds, at the timer's resolution (QEMU virt: 10 MHz,
-/// 100 ns): the heartbeat's fine clock.
+/// 100 ns): the heartbeat's fine clock. Within a millisecond it counts from
+/// when the last tick was due, and never reaches the next millisecond.
 pub fn now_ns() -> u64 {
     let per_ms = u64::from(COUNTS_PER_MS.load(Relaxed));
-    let counts = mtime() - base();
-    counts / per_ms * 1_000_000 + counts % per_ms * 1_000_000 / per_ms
+    let (ms, due) = critical_section::with(|cs| (TICKS.borrow(cs).get(), DUE.borrow(cs).get()));
+    let into = (mtime() + per_ms).saturating_sub(due).min(per_ms - 1);
+    ms * 1_000_000 + into * 1_000_000 / per_ms
 }
