@@ -422,14 +422,10 @@ fn real_main() -> Result<ExitCode> {
             };
             devices.check(board)?;
             let elf = belljar_cli::qemu::build_firmware_for(board, &cwasms, &settings)?;
-            let outcome = belljar_cli::qemu::boot_board_with(
-                board,
-                &elf,
-                &input,
-                true,
-                &devices,
-                |_, _| Ok(()),
-            )?;
+            let outcome =
+                belljar_cli::qemu::boot_board_with(board, &elf, &input, true, &devices, |_, _| {
+                    Ok(())
+                })?;
             Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
         }
         Command::New { dir } => {

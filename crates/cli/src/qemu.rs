@@ -80,7 +80,14 @@ pub const RISCV32_VIRT: QemuBoard = QemuBoard {
     target: "riscv32imac-unknown-none-elf",
     qemu: "qemu-system-riscv32",
     package: "qemu-system-misc",
-    machine: &["-M", "virt", "-cpu", "rv32,f=false,d=false", "-bios", "none"],
+    machine: &[
+        "-M",
+        "virt",
+        "-cpu",
+        "rv32,f=false,d=false",
+        "-bios",
+        "none",
+    ],
     console: &["-nographic", "-monitor", "none", "-serial", "stdio"],
     exit: &[],
     live_serials: |port| {
@@ -254,7 +261,15 @@ fn build_crate(
         .unwrap_or_else(|| dir.join("target"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
-        .args(["build", "--release", "-p", board, "--target", target, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            board,
+            "--target",
+            target,
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .args(settings.cargo_config.iter().flat_map(|c| ["--config", c]))
         .env_remove("RUSTFLAGS")
@@ -389,11 +404,7 @@ impl Devices {
         Ok(())
     }
 
-    fn args(
-        &self,
-        board: &QemuBoard,
-        scratch: &Path,
-    ) -> Result<(Vec<String>, Vec<Temperature>)> {
+    fn args(&self, board: &QemuBoard, scratch: &Path) -> Result<(Vec<String>, Vec<Temperature>)> {
         self.check(board)?;
         let mut args = Vec::new();
         let mut temperatures = Vec::new();
@@ -535,8 +546,15 @@ pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
 }
 
 /// [`boot`] on `board` (`elf` is that board's firmware).
-pub fn boot_on(board: &QemuBoard, elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
-    boot_board_with(board, elf, uart_input, echo, &Devices::default(), |_, _| Ok(()))
+pub fn boot_on(
+    board: &QemuBoard,
+    elf: &Path,
+    uart_input: &[u8],
+    echo: bool,
+) -> Result<QemuOutcome> {
+    boot_board_with(board, elf, uart_input, echo, &Devices::default(), |_, _| {
+        Ok(())
+    })
 }
 
 /// [`boot`] with `devices` attached. `watch` sees the console so far after

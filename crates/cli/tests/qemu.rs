@@ -643,3 +643,24 @@ fn an_apps_growth_leaves_the_shared_heap_its_reserve() {
     );
     assert!(console.contains(" 0 failed)"), "{console}");
 }
+
+/// The same too-small fiber stack on the RISC-V board, which has no stack
+/// limit register: the guard words at the stack's bottom are found
+/// overwritten after the poll, and the report names the app (the overflow
+/// is found, not prevented: the heap below may have been written).
+#[test]
+fn a_fiber_stack_overflow_on_the_riscv32_is_found_by_its_guard_words_and_names_the_app() {
+    let mut s = settings(1000);
+    s.fiber_stack = Some(1024);
+    s.wasm_stack = Some(1024);
+    let device = on_board(&RISCV32_VIRT, "blinky", s, b"");
+    let console = &device.console;
+    assert_eq!(device.status, 3, "{console}");
+    assert!(
+        console.contains(
+            "native stack overflow: app `blinky` overflowed its 1024-byte fiber stack \
+             (its guard words at the bottom were overwritten"
+        ),
+        "{console}"
+    );
+}

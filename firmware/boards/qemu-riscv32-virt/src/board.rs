@@ -9,10 +9,10 @@
 use core::fmt::Write as _;
 use core::future::Future;
 
+use belljar_device::RunLimits;
 use belljar_device::belljar_host::{Absent, Board, Event, Stop, TimelineLine};
 use belljar_device::clock::board_ms;
 use belljar_device::pins::{Button, Output, Pins, Recorded};
-use belljar_device::RunLimits;
 
 use crate::settings;
 use crate::uart;
