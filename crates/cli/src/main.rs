@@ -397,6 +397,10 @@ fn real_main() -> Result<ExitCode> {
                 Some(text) => run::unescape(text)?,
                 None => Vec::new(),
             };
+            let devices = belljar_cli::qemu::Devices {
+                i2c: script.i2c.clone(),
+            };
+            devices.check(board)?;
             let mut cwasms = Vec::new();
             for guest in &guests {
                 let Source::Crate(dir) = Source::resolve(guest)? else {
@@ -417,10 +421,6 @@ fn real_main() -> Result<ExitCode> {
                 ..Default::default()
             };
             let cwasms: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
-            let devices = belljar_cli::qemu::Devices {
-                i2c: script.i2c.clone(),
-            };
-            devices.check(board)?;
             let elf = belljar_cli::qemu::build_firmware_for(board, &cwasms, &settings)?;
             let outcome =
                 belljar_cli::qemu::boot_board_with(board, &elf, &input, true, &devices, |_, _| {

@@ -38,8 +38,6 @@ pub struct QemuBoard {
     pub live_serials: fn(u16) -> Vec<String>,
     /// QEMU puts `-device` I2C models on a bus the firmware drives (`i2c0`).
     pub i2c: bool,
-    /// The processor, for messages.
-    pub cpu: &'static str,
 }
 
 /// QEMU's mps2-an505 (Cortex-M33): UART0 the console, UART1 the update
@@ -67,7 +65,6 @@ pub const MPS2_AN505: QemuBoard = QemuBoard {
         .to_vec()
     },
     i2c: true,
-    cpu: "Cortex-M33",
 };
 
 /// QEMU's virt machine with a 32-bit RISC-V core (RV32IMAC: F and D off),
@@ -106,7 +103,6 @@ pub const RISCV32_VIRT: QemuBoard = QemuBoard {
         .to_vec()
     },
     i2c: false,
-    cpu: "RV32IMAC",
 };
 
 /// Every board `belljar qemu` knows; the first is the default.
