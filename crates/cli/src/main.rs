@@ -157,6 +157,9 @@ enum Command {
         /// Guest crates.
         #[arg(required = true)]
         guests: Vec<PathBuf>,
+        /// The QEMU board: mps2-an505 (Cortex-M33) or riscv32-virt (RV32IMAC).
+        #[arg(long, default_value = "mps2-an505", value_name = "BOARD")]
+        board: String,
         /// Print a firmware heartbeat line at this period (e.g. 100ms).
         #[arg(long, value_name = "DURATION")]
         heartbeat: Option<String>,
@@ -502,10 +505,12 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Qemu {
             guests,
+            board,
             heartbeat,
             script,
             limits,
         } => {
+            let board = belljar_cli::qemu::QemuBoard::named(&board)?;
             let heartbeat_ms = heartbeat
                 .as_deref()
                 .map(|d| run::parse_duration(d).map(|d| d.as_millis() as u64))
@@ -514,20 +519,26 @@ fn real_main() -> Result<ExitCode> {
             script.presses()?;
             if !script.spi.is_empty() {
                 anyhow::bail!(
-                    "QEMU's mps2-an505 has no SPI device model with a chip select; \
-                     run SPI devices on the simulator (`belljar run --spi ...`)"
+                    "QEMU's {} has no SPI device model with a chip select; \
+                     run SPI devices on the simulator (`belljar run --spi ...`)",
+                    board.name
                 );
             }
             if !script.analog.is_empty() {
                 anyhow::bail!(
-                    "QEMU's mps2-an505 models no ADC; run analog inputs on the simulator \
-                     (`belljar run --analog ...`)"
+                    "QEMU's {} models no ADC; run analog inputs on the simulator \
+                     (`belljar run --analog ...`)",
+                    board.name
                 );
             }
             let input = match script.uart_input.as_deref() {
                 Some(text) => run::unescape(text)?,
                 None => Vec::new(),
             };
+            let devices = belljar_cli::qemu::Devices {
+                i2c: script.i2c.clone(),
+            };
+            devices.check(board)?;
             let mut cwasms = Vec::new();
             for guest in &guests {
                 let Source::Crate(dir) = Source::resolve(guest)? else {
@@ -548,12 +559,11 @@ fn real_main() -> Result<ExitCode> {
                 ..Default::default()
             };
             let cwasms: Vec<&std::path::Path> = cwasms.iter().map(|p| p.as_path()).collect();
-            let elf = belljar_cli::qemu::build_firmware(&cwasms, &settings)?;
-            let devices = belljar_cli::qemu::Devices {
-                i2c: script.i2c.clone(),
-            };
+            let elf = belljar_cli::qemu::build_firmware_for(board, &cwasms, &settings)?;
             let outcome =
-                belljar_cli::qemu::boot_with(&elf, &input, true, &devices, |_, _| Ok(()))?;
+                belljar_cli::qemu::boot_board_with(board, &elf, &input, true, &devices, |_, _| {
+                    Ok(())
+                })?;
             Ok(ExitCode::from(u8::try_from(outcome.status).unwrap_or(1)))
         }
         Command::New { dir } => {

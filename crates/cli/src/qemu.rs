@@ -1,7 +1,8 @@
-//! `belljar qemu`: a guest on real firmware for the Cortex-M33 of QEMU's
-//! mps2-an505 machine. Builds the guest for pulley32, builds the board
-//! firmware (`firmware/boards/qemu-mps2-an505`) around it, boots it in QEMU
-//! and reports the firmware's console output and exit status.
+//! `belljar qemu`: guests on real firmware in QEMU. Builds the guests for
+//! pulley32, builds a board's firmware (`firmware/boards/<crate>`) around
+//! them, boots it in QEMU and reports the firmware's console output and exit
+//! status. The boards are in [`BOARDS`]: QEMU's mps2-an505 (a Cortex-M33,
+//! the default) and QEMU's virt machine with a 32-bit RISC-V core.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,117 @@ use belljar_build::GuestCrate;
 use belljar_profile::Target;
 use belljar_sim::devices::{I2cModel, I2cSpec};
 
-const BOARD: &str = "qemu-mps2-an505";
 const THUMB: &str = "thumbv8m.main-none-eabihf";
+
+/// A board `belljar qemu` builds firmware for and boots.
+#[derive(Debug)]
+pub struct QemuBoard {
+    /// What `belljar qemu --board` takes.
+    pub name: &'static str,
+    /// The firmware crate (`firmware/boards/<krate>`).
+    pub krate: &'static str,
+    /// The Rust target the firmware is built for.
+    pub target: &'static str,
+    /// The QEMU system emulator, and the Debian package that has it.
+    pub qemu: &'static str,
+    pub package: &'static str,
+    /// The machine and CPU.
+    pub machine: &'static [&'static str],
+    /// The console (the first UART) on stdio, for [`boot`].
+    pub console: &'static [&'static str],
+    /// What else the firmware needs to end QEMU with its status.
+    pub exit: &'static [&'static str],
+    /// The console and the update link (the second serial port) on a local
+    /// TCP port, for [`LiveBoard`].
+    pub live_serials: fn(u16) -> Vec<String>,
+    /// QEMU puts `-device` I2C models on a bus the firmware drives (`i2c0`).
+    pub i2c: bool,
+}
+
+/// QEMU's mps2-an505 (Cortex-M33): UART0 the console, UART1 the update
+/// link, semihosting to exit, Shield-1 SBCon I2C.
+pub const MPS2_AN505: QemuBoard = QemuBoard {
+    name: "mps2-an505",
+    krate: "qemu-mps2-an505",
+    target: THUMB,
+    qemu: "qemu-system-arm",
+    package: "qemu-system-arm",
+    machine: &["-M", "mps2-an505", "-cpu", "cortex-m33"],
+    console: &["-nographic"],
+    exit: &["-semihosting-config", "enable=on,target=native"],
+    live_serials: |port| {
+        [
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-serial",
+            &format!("tcp:127.0.0.1:{port},server=on,wait=off"),
+        ]
+        .map(String::from)
+        .to_vec()
+    },
+    i2c: true,
+};
+
+/// QEMU's virt machine with a 32-bit RISC-V core (RV32IMAC: F and D off),
+/// in machine mode without OpenSBI: the NS16550A the console, a
+/// `pci-serial` (a 16550 on the PCIe bus, slot 1) the update link (virt
+/// has one UART of its own), the SiFive test device to exit.
+pub const RISCV32_VIRT: QemuBoard = QemuBoard {
+    name: "riscv32-virt",
+    krate: "qemu-riscv32-virt",
+    target: "riscv32imac-unknown-none-elf",
+    qemu: "qemu-system-riscv32",
+    package: "qemu-system-misc",
+    machine: &[
+        "-M",
+        "virt",
+        "-cpu",
+        "rv32,f=false,d=false",
+        "-bios",
+        "none",
+    ],
+    console: &["-nographic", "-monitor", "none", "-serial", "stdio"],
+    exit: &[],
+    live_serials: |port| {
+        [
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-chardev",
+            &format!("socket,id=link,host=127.0.0.1,port={port},server=on,wait=off"),
+            "-device",
+            "pci-serial,chardev=link,addr=1",
+        ]
+        .map(String::from)
+        .to_vec()
+    },
+    i2c: false,
+};
+
+/// Every board `belljar qemu` knows; the first is the default.
+pub const BOARDS: &[&QemuBoard] = &[&MPS2_AN505, &RISCV32_VIRT];
+
+impl QemuBoard {
+    /// The board called `name` (its `--board` name or its crate's name).
+    pub fn named(name: &str) -> Result<&'static QemuBoard> {
+        BOARDS
+            .iter()
+            .copied()
+            .find(|b| b.name == name || b.krate == name)
+            .with_context(|| {
+                let names: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
+                format!(
+                    "there is no QEMU board `{name}`; the boards are: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
 
 /// The firmware sources (this tool runs from a belljar checkout).
 pub fn firmware_dir() -> PathBuf {
@@ -87,7 +197,7 @@ pub struct QemuOutcome {
     /// Firmware exit status (semihosting): 0 clean stop, 1 guest trap or
     /// load error.
     pub status: i32,
-    /// Everything the firmware printed on UART0.
+    /// Everything the firmware printed on its console (the first UART).
     pub console: String,
 }
 
@@ -100,15 +210,36 @@ pub fn build_guest(guest: &Path) -> Result<PathBuf> {
         .to_path_buf())
 }
 
-/// Builds the QEMU board firmware embedding `cwasms` (each runs as its own
-/// app, side by side); returns the ELF.
+/// Builds the default QEMU board's firmware (mps2-an505) embedding `cwasms`
+/// (each runs as its own app, side by side); returns the ELF.
 pub fn build_firmware(cwasms: &[&Path], settings: &FirmwareSettings) -> Result<PathBuf> {
-    build_board(BOARD, cwasms, settings)
+    build_firmware_for(&MPS2_AN505, cwasms, settings)
 }
 
-/// Builds the firmware of `board` (a crate in `firmware/boards/`) embedding
-/// `cwasms`; returns the ELF.
+/// Builds `board`'s firmware embedding `cwasms`; returns the ELF.
+pub fn build_firmware_for(
+    board: &QemuBoard,
+    cwasms: &[&Path],
+    settings: &FirmwareSettings,
+) -> Result<PathBuf> {
+    build_crate(board.krate, board.target, cwasms, settings)
+}
+
+/// Builds the firmware of `board` (a crate in `firmware/boards/`, for the
+/// Cortex-M33 target) embedding `cwasms`; returns the ELF.
 pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -> Result<PathBuf> {
+    build_crate(board, THUMB, cwasms, settings)
+}
+
+/// Builds firmware crate `board` for `target` embedding `cwasms`; returns
+/// the ELF. Within one process a build with the same board, guests and
+/// settings is done once (the sources do not change under a running test).
+fn build_crate(
+    board: &str,
+    target: &str,
+    cwasms: &[&Path],
+    settings: &FirmwareSettings,
+) -> Result<PathBuf> {
     let guests = cwasms
         .iter()
         .map(|p| {
@@ -119,14 +250,22 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
         .collect::<Result<Vec<_>>>()?
         .join(",");
     let dir = firmware_dir();
-    ensure_thumb_target()?;
+    ensure_target(target)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.join("target"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
-        .args(["build", "--release", "-p", board, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            board,
+            "--target",
+            target,
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .args(settings.cargo_config.iter().flat_map(|c| ["--config", c]))
         .env_remove("RUSTFLAGS")
@@ -185,39 +324,52 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
     // name of its own (per board, guests and settings) under a lock, so
     // that a build running beside this one (tests run in parallel) cannot
     // replace it before it boots.
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _building = BUILDING
+    static BUILDING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut building = BUILDING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (board, target, &target_dir, &guests, format!("{settings:?}")).hash(&mut hasher);
+        // What the files embedded hold, not only where they are.
+        let files = cwasms
+            .iter()
+            .copied()
+            .chain(settings.pubkey.as_deref())
+            .chain(settings.initial.as_deref());
+        for file in files {
+            std::fs::read(file).ok().hash(&mut hasher);
+        }
+        hasher.finish()
+    };
+    let elf = target_dir
+        .join(target)
+        .join("release")
+        .join(format!("{board}-{key:016x}.elf"));
+    if building.contains(&elf) {
+        return Ok(elf);
+    }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the {board} firmware failed to build (cargo's errors are above)");
     }
-    let built = target_dir.join(THUMB).join("release").join(board);
-    let key = {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (board, &guests, format!("{settings:?}")).hash(&mut hasher);
-        hasher.finish()
-    };
-    let elf = target_dir
-        .join(THUMB)
-        .join("release")
-        .join(format!("{board}-{key:016x}.elf"));
+    let built = target_dir.join(target).join("release").join(board);
     std::fs::copy(&built, &elf)
         .with_context(|| format!("cannot copy the firmware to {}", elf.display()))?;
+    building.push(elf.clone());
     Ok(elf)
 }
 
-fn ensure_thumb_target() -> Result<()> {
+fn ensure_target(target: &str) -> Result<()> {
     let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
         .args(["--print", "sysroot"])
         .current_dir(firmware_dir())
         .output()
         .context("cannot run rustc")?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    if !sysroot.join("lib/rustlib").join(THUMB).is_dir() {
-        bail!("the Rust target {THUMB} is not installed; run: rustup target add {THUMB}");
+    if !sysroot.join("lib/rustlib").join(target).is_dir() {
+        bail!("the Rust target {target} is not installed; run: rustup target add {target}");
     }
     Ok(())
 }
@@ -236,7 +388,20 @@ pub struct Devices {
 impl Devices {
     /// QEMU's command-line arguments for the devices, and the temperature
     /// (milli-degrees) each `tmp105` must be given over QMP.
-    fn args(&self, scratch: &Path) -> Result<(Vec<String>, Vec<Temperature>)> {
+    /// Whether `board` can have these devices.
+    pub fn check(&self, board: &QemuBoard) -> Result<()> {
+        if !board.i2c && !self.i2c.is_empty() {
+            bail!(
+                "QEMU's {} board has no I2C bus for devices; run I2C devices on the \
+                 simulator (`belljar run --i2c ...`) or the mps2-an505 board",
+                board.name
+            );
+        }
+        Ok(())
+    }
+
+    fn args(&self, board: &QemuBoard, scratch: &Path) -> Result<(Vec<String>, Vec<Temperature>)> {
+        self.check(board)?;
         let mut args = Vec::new();
         let mut temperatures = Vec::new();
         for (n, spec) in self.i2c.iter().enumerate() {
@@ -373,7 +538,19 @@ impl Qmp {
 /// instruction is one nanosecond of board time), feeding `uart_input` into
 /// UART0. When `echo` is set the console is passed through as it comes.
 pub fn boot(elf: &Path, uart_input: &[u8], echo: bool) -> Result<QemuOutcome> {
-    boot_with(elf, uart_input, echo, &Devices::default(), |_, _| Ok(()))
+    boot_on(&MPS2_AN505, elf, uart_input, echo)
+}
+
+/// [`boot`] on `board` (`elf` is that board's firmware).
+pub fn boot_on(
+    board: &QemuBoard,
+    elf: &Path,
+    uart_input: &[u8],
+    echo: bool,
+) -> Result<QemuOutcome> {
+    boot_board_with(board, elf, uart_input, echo, &Devices::default(), |_, _| {
+        Ok(())
+    })
 }
 
 /// [`boot`] with `devices` attached. `watch` sees the console so far after
@@ -384,22 +561,28 @@ pub fn boot_with(
     uart_input: &[u8],
     echo: bool,
     devices: &Devices,
+    watch: impl FnMut(&str, Option<&mut Qmp>) -> Result<()>,
+) -> Result<QemuOutcome> {
+    boot_board_with(&MPS2_AN505, elf, uart_input, echo, devices, watch)
+}
+
+/// [`boot_with`] on `board` (`elf` is that board's firmware).
+pub fn boot_board_with(
+    board: &QemuBoard,
+    elf: &Path,
+    uart_input: &[u8],
+    echo: bool,
+    devices: &Devices,
     mut watch: impl FnMut(&str, Option<&mut Qmp>) -> Result<()>,
 ) -> Result<QemuOutcome> {
     let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let (device_args, temperatures) = devices.args(scratch.path())?;
+    let (device_args, temperatures) = devices.args(board, scratch.path())?;
     let qmp_path = scratch.path().join("qmp.sock");
-    let mut command = Command::new("qemu-system-arm");
+    let mut command = Command::new(board.qemu);
     command
-        .args([
-            "-M",
-            "mps2-an505",
-            "-cpu",
-            "cortex-m33",
-            "-nographic",
-            "-icount",
-            "shift=0",
-        ])
+        .args(board.machine)
+        .args(board.console)
+        .args(["-icount", "shift=0"])
         .args(&device_args);
     if !devices.i2c.is_empty() {
         // Stopped until the devices are set: a tmp105 reads 0 after reset.
@@ -409,18 +592,14 @@ pub fn boot_with(
             .arg(format!("unix:{},server=on,wait=off", qmp_path.display()));
     }
     let mut child = command
-        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .args(board.exit)
+        .arg("-kernel")
         .arg(elf)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => anyhow::anyhow!(
-                "qemu-system-arm is not installed; run: sudo apt-get install qemu-system-arm"
-            ),
-            _ => anyhow::Error::from(e).context("cannot start qemu-system-arm"),
-        })?;
+        .map_err(|e| not_installed(board, e))?;
     let mut qmp = None;
     if !devices.i2c.is_empty() {
         let mut q = Qmp::connect(&qmp_path)?;
@@ -467,8 +646,20 @@ pub fn boot_with(
     })
 }
 
-/// A QEMU board running in the background, its update link (UART1) on a
-/// local TCP port: for pushing updates while it runs.
+/// `qemu-system-...` could not be started.
+fn not_installed(board: &QemuBoard, e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!(
+            "{} is not installed; run: sudo apt-get install {}",
+            board.qemu,
+            board.package
+        ),
+        _ => anyhow::Error::from(e).context(format!("cannot start {}", board.qemu)),
+    }
+}
+
+/// A QEMU board running in the background, its update link (the second
+/// serial port) on a local TCP port: for pushing updates while it runs.
 pub struct LiveBoard {
     child: std::process::Child,
     console: std::sync::Arc<std::sync::Mutex<String>>,
@@ -480,34 +671,25 @@ impl LiveBoard {
     /// Boots `elf` (deterministic instruction time, idle time at real-time
     /// speed) with UART0 as the console and UART1 on a free local port.
     pub fn spawn(elf: &Path) -> Result<LiveBoard> {
+        LiveBoard::spawn_on(&MPS2_AN505, elf)
+    }
+
+    /// [`LiveBoard::spawn`] on `board` (`elf` is that board's firmware).
+    pub fn spawn_on(board: &QemuBoard, elf: &Path) -> Result<LiveBoard> {
         let link_port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut child = Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                "mps2-an505",
-                "-cpu",
-                "cortex-m33",
-                "-nographic",
-                "-monitor",
-                "none",
-                "-serial",
-                "stdio",
-                "-serial",
-                &format!("tcp:127.0.0.1:{link_port},server=on,wait=off"),
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-icount",
-                "shift=0",
-                "-kernel",
-            ])
+        let mut child = Command::new(board.qemu)
+            .args(board.machine)
+            .args((board.live_serials)(link_port))
+            .args(board.exit)
+            .args(["-icount", "shift=0", "-kernel"])
             .arg(elf)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("cannot start qemu-system-arm")?;
+            .map_err(|e| not_installed(board, e))?;
         let console = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = console.clone();
         let mut stdout = child.stdout.take().expect("piped");

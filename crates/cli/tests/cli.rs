@@ -489,3 +489,25 @@ fn inspect_shows_the_world_of_a_core_module_with_a_component_type() {
     assert!(text.contains("import embedded:platform/timing;"), "{text}");
     assert!(text.contains("export run: func();"), "{text}");
 }
+
+#[test]
+fn qemu_names_its_boards_when_asked_for_an_unknown_one_and_refuses_i2c_on_the_riscv32() {
+    let err = one_error_line(&belljar(&["qemu", "--board", "pdp-11", "guests/blinky"]));
+    assert!(
+        err.contains("there is no QEMU board `pdp-11`; the boards are: mps2-an505, riscv32-virt"),
+        "{err}"
+    );
+    // Refused before anything is built: the virt machine has no I2C bus.
+    let err = one_error_line(&belljar(&[
+        "qemu",
+        "--board",
+        "riscv32-virt",
+        "guests/blinky",
+        "--i2c",
+        "tmp105@0x48=21.5C",
+    ]));
+    assert!(
+        err.contains("QEMU's riscv32-virt board has no I2C bus for devices"),
+        "{err}"
+    );
+}

@@ -1,5 +1,6 @@
-//! Over-the-air updates end to end on the QEMU board (Cortex-M33) in
-//! supervisor mode: factory app A runs; signed app B is pushed over the
+//! Over-the-air updates end to end on the QEMU boards (the mps2-an505's
+//! Cortex-M33, update link on UART1; the virt machine's RV32IMAC, update
+//! link on a PCI serial port) in supervisor mode: factory app A runs; signed app B is pushed over the
 //! emulated UART with `belljar push` and runs; a tampered package and one
 //! signed by another key are refused while B keeps running; app C, which
 //! loops forever from its start, and app D, which drives a pin it was not
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use belljar_cli::qemu::{self, FirmwareSettings, LiveBoard};
+use belljar_cli::qemu::{self, FirmwareSettings, LiveBoard, MPS2_AN505, QemuBoard, RISCV32_VIRT};
 use common::*;
 
 fn sign(guest: &str, key: &Path, version: u32, outputs: &str, out: &Path) {
@@ -61,7 +62,17 @@ const WAIT: Duration = Duration::from_secs(90);
 
 #[test]
 fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps() {
-    let dir = fresh_dir("ota-test");
+    updates_over_the_air(&MPS2_AN505, "ota-test");
+}
+
+#[test]
+fn the_riscv32_board_updates_over_its_pci_serial_port_like_the_cortex_m33() {
+    updates_over_the_air(&RISCV32_VIRT, "ota-riscv32-test");
+}
+
+/// The whole story on `board`, in `dir_name` under the target directory.
+fn updates_over_the_air(target_board: &QemuBoard, dir_name: &str) {
+    let dir = fresh_dir(dir_name);
     let key = keygen(&dir, "device");
     let other = keygen(&dir, "other");
     let a = dir.join("a.bjpkg");
@@ -88,8 +99,8 @@ fn a_device_updates_over_its_uart_refuses_bad_packages_and_rolls_back_bad_apps()
         heap: Some(768 * 1024),
         ..FirmwareSettings::default()
     };
-    let elf = qemu::build_firmware(&[], &settings).unwrap();
-    let board = LiveBoard::spawn(&elf).unwrap();
+    let elf = qemu::build_firmware_for(target_board, &[], &settings).unwrap();
+    let board = LiveBoard::spawn_on(target_board, &elf).unwrap();
 
     // A, the factory app, runs.
     let at = board

@@ -1,98 +1,35 @@
-//! Every board's millisecond clock and embassy time driver: SysTick on the
-//! processor clock, interrupting every millisecond (`tick-hz-1_000`); each
-//! tick wakes the timers that are due. Between ticks the CPU sleeps (the
-//! executor's WFI). Also *board time*: milliseconds since the guests were
-//! handed the board, as on the simulator.
+//! Every board's millisecond clock and embassy time driver (`tick-hz-1_000`),
+//! and *board time*: milliseconds since the guests were handed the board, as
+//! on the simulator. The timer behind it depends on the architecture:
 //!
-//! Under `qemu-system-arm -icount shift=0` one instruction takes one
-//! nanosecond, so [`now_ns`] counts instructions (at SysTick resolution).
-//! On a real chip, critical sections must stay shorter than a millisecond
-//! or ticks are lost and board time falls behind.
+//! * Arm Cortex-M ([`systick`](self)): SysTick on the processor clock,
+//!   interrupting every millisecond; each tick wakes the timers that are due.
+//! * RISC-V: the machine timer (`mtime`/`mtimecmp`, e.g. the CLINT), also
+//!   interrupting every millisecond.
+//!
+//! Between interrupts the CPU sleeps (the executor's WFI). Under QEMU
+//! `-icount shift=0` one instruction takes one nanosecond, so [`now_ns`]
+//! counts instructions (at the timer's resolution). On a real chip, critical
+//! sections must stay shorter than a millisecond or SysTick ticks are lost
+//! and board time falls behind.
 
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use core::task::Waker;
 
-use cortex_m::peripheral::SYST;
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::exception;
 use critical_section::Mutex;
-use embassy_time_driver::Driver;
 use embassy_time_queue_utils::Queue;
 
-/// Processor cycles per millisecond (set by [`start`]).
-static CYCLES_PER_MS: AtomicU32 = AtomicU32::new(1);
+#[cfg(target_arch = "arm")]
+#[path = "clock/systick.rs"]
+mod timer;
+#[cfg(target_arch = "riscv32")]
+#[path = "clock/mtimer.rs"]
+mod timer;
 
-/// Milliseconds since [`start`] (64-bit: never wraps; Armv8-M has no 64-bit
-/// atomics, hence the critical section).
-static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+pub use timer::*;
 
-/// Timers waiting for a tick (embassy's generic queue).
+/// Timers waiting to be due (embassy's generic queue).
 static QUEUE: Mutex<RefCell<Queue>> = Mutex::new(RefCell::new(Queue::new()));
-
-#[exception]
-fn SysTick() {
-    critical_section::with(|cs| {
-        let ticks = TICKS.borrow(cs);
-        let now = ticks.get() + 1;
-        ticks.set(now);
-        QUEUE.borrow_ref_mut(cs).next_expiration(now);
-    });
-}
-
-/// embassy-time's clock: SysTick milliseconds (`tick-hz-1_000`).
-struct SysTickDriver;
-
-impl Driver for SysTickDriver {
-    fn now(&self) -> u64 {
-        now_ms()
-    }
-
-    fn schedule_wake(&self, at: u64, waker: &Waker) {
-        critical_section::with(|cs| {
-            let mut queue = QUEUE.borrow_ref_mut(cs);
-            queue.schedule_wake(at, waker);
-            // Already due: do not wait for the next tick.
-            queue.next_expiration(TICKS.borrow(cs).get());
-        });
-    }
-}
-
-embassy_time_driver::time_driver_impl!(static DRIVER: SysTickDriver = SysTickDriver);
-
-/// Starts the clock at 0 ms (once, at boot); `cpu_hz` is the processor
-/// (system) clock.
-pub fn start(syst: &mut SYST, cpu_hz: u32) {
-    let cycles = cpu_hz / 1000;
-    CYCLES_PER_MS.store(cycles, Relaxed);
-    syst.disable_counter();
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(cycles - 1);
-    syst.clear_current();
-    critical_section::with(|cs| TICKS.borrow(cs).set(0));
-    syst.enable_interrupt();
-    syst.enable_counter();
-}
-
-/// Board time in milliseconds.
-pub fn now_ms() -> u64 {
-    critical_section::with(|cs| TICKS.borrow(cs).get())
-}
-
-/// Board time in nanoseconds, at SysTick resolution (one processor cycle,
-/// rounded down to whole nanoseconds): the heartbeat's fine clock.
-pub fn now_ns() -> u64 {
-    let cycles = u64::from(CYCLES_PER_MS.load(Relaxed));
-    loop {
-        let ms = now_ms();
-        let current = u64::from(SYST::get_current());
-        // A tick between the two reads makes `current` ambiguous: retry.
-        if now_ms() == ms {
-            let into_ms = cycles.saturating_sub(1 + current);
-            return ms * 1_000_000 + into_ms * 1_000_000 / cycles;
-        }
-    }
-}
 
 /// Clock time (ms) at which the guests were handed the board. (Set once,
 /// shortly after boot: 32 bits are plenty.)

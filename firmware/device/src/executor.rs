@@ -5,7 +5,9 @@
 //! as a mere yield, so a waiting firmware would spin and, under `-icount`,
 //! board time would only advance at the speed of emulated instructions; WFI
 //! halts the CPU until the next interrupt (SysTick, at worst one tick
-//! later) on QEMU and on real chips alike.
+//! later) on QEMU and on real chips alike. On RISC-V the same loop sleeps
+//! with `wfi`, which wakes on a pending enabled interrupt (the machine timer)
+//! even with interrupts masked in `mstatus`.
 
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
@@ -31,12 +33,27 @@ pub fn run(init: impl FnOnce(Spawner)) -> ! {
     loop {
         // SAFETY: polled from this loop only, never reentrantly.
         unsafe { executor.poll() };
-        cortex_m::interrupt::free(|_| {
-            // With interrupts masked, a wake-up between the check and the
-            // WFI still ends the WFI (the interrupt is pending).
-            if !WOKEN.swap(false, Ordering::AcqRel) {
-                cortex_m::asm::wfi();
-            }
-        });
+        sleep_unless_woken();
     }
+}
+
+/// Sleeps until an interrupt unless a task was woken. With interrupts
+/// masked, a wake-up between the check and the WFI still ends the WFI (the
+/// interrupt is pending) and is handled once they are unmasked.
+#[cfg(target_arch = "arm")]
+fn sleep_unless_woken() {
+    cortex_m::interrupt::free(|_| {
+        if !WOKEN.swap(false, Ordering::AcqRel) {
+            cortex_m::asm::wfi();
+        }
+    });
+}
+
+#[cfg(target_arch = "riscv32")]
+fn sleep_unless_woken() {
+    riscv::interrupt::free(|| {
+        if !WOKEN.swap(false, Ordering::AcqRel) {
+            riscv::asm::wfi();
+        }
+    });
 }

@@ -1,5 +1,18 @@
 //! What every board prints when the firmware itself fails (a panic, a
-//! HardFault), before it stops (QEMU) or idles (a real board).
+//! HardFault on Arm, an exception on RISC-V), before it stops (QEMU) or
+//! idles (a real board).
+//!
+//! Each board provides `extern "C" fn belljar_hard_fault(pc: u32) -> !`,
+//! which prints [`print_hard_fault`] on its console and stops; the handlers
+//! here call it:
+//!
+//! * Arm: the `HardFault` handler, from a fresh stack (a stack-limit fault
+//!   must not fault again);
+//! * RISC-V: riscv-rt's `ExceptionHandler` (any synchronous exception in
+//!   machine mode: access faults, illegal instructions, misaligned
+//!   accesses...), and [`crate::stacks`] when a fiber stack's guard words
+//!   were overwritten (RISC-V has no stack limit register: the overflow is
+//!   found after the poll, not prevented).
 
 use core::fmt::Write;
 
@@ -14,9 +27,32 @@ pub fn print_panic(console: &mut impl Write, info: &core::panic::PanicInfo) {
     let _ = writeln!(console, "belljar: exit status {PANIC_STATUS}");
 }
 
+/// The native stack overflow report: of which app's fiber, or of the main
+/// stack. `caught` says how it was found.
+fn print_overflow(console: &mut impl Write, caught: &str) {
+    match crate::stacks::current_app() {
+        Some(app) => {
+            let size = crate::stacks::size();
+            let _ = writeln!(
+                console,
+                "firmware hard fault: native stack overflow: app `{app}` overflowed its \
+                 {size}-byte fiber stack ({caught}); give it more with BELLJAR_FIBER_STACK"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                console,
+                "firmware hard fault: native stack overflow of the main stack (the stack \
+                 is what RAM leaves after the heap: BELLJAR_RAM, BELLJAR_HEAP)"
+            );
+        }
+    }
+}
+
 /// Where the fault happened, whether it was a native stack overflow (the
 /// Cortex-M33 stack limit, MSPLIM) and of which app's fiber, and the final
 /// status line.
+#[cfg(target_arch = "arm")]
 pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
     // SAFETY: reading the Configurable Fault Status Register.
     let cfsr = unsafe { (*cortex_m::peripheral::SCB::PTR).cfsr.read() };
@@ -28,24 +64,10 @@ pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
         );
     } else {
         // The exception frame may not have been stacked whole: no pc.
-        match crate::stacks::current_app() {
-            Some(app) => {
-                let size = crate::stacks::size();
-                let _ = writeln!(
-                    console,
-                    "firmware hard fault: native stack overflow: app `{app}` overflowed its \
-                     {size}-byte fiber stack (the stack limit caught it before the heap below \
-                     was touched); give it more with BELLJAR_FIBER_STACK"
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    console,
-                    "firmware hard fault: native stack overflow of the main stack (the stack \
-                     is what RAM leaves after the heap: BELLJAR_RAM, BELLJAR_HEAP)"
-                );
-            }
-        }
+        print_overflow(
+            console,
+            "the stack limit caught it before the heap below was touched",
+        );
     }
     let _ = writeln!(console, "belljar: exit status {HARD_FAULT_STATUS}");
 }
@@ -59,6 +81,7 @@ pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
 // held is no longer needed), and calls the board's
 // `extern "C" fn belljar_hard_fault(pc: u32) -> !`, which reports and stops.
 // It replaces cortex-m-rt's default `HardFault` (its link.x only PROVIDEs one).
+#[cfg(target_arch = "arm")]
 core::arch::global_asm!(
     ".section .HardFault.belljar, \"ax\"",
     ".global HardFault",
@@ -80,3 +103,64 @@ core::arch::global_asm!(
     "    b belljar_hard_fault",
     ".size HardFault, . - HardFault",
 );
+
+/// A fiber's guard words were found overwritten ([`crate::stacks`]).
+#[cfg(target_arch = "riscv32")]
+static OVERFLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Stops the firmware with the native stack overflow report (RISC-V: found
+/// by the fiber stack's guard words after a poll).
+#[cfg(target_arch = "riscv32")]
+pub(crate) fn stack_overflowed() -> ! {
+    OVERFLOWED.store(true, core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: provided by the board: prints and stops.
+    unsafe { belljar_hard_fault(0) }
+}
+
+#[cfg(target_arch = "riscv32")]
+unsafe extern "C" {
+    fn belljar_hard_fault(pc: u32) -> !;
+}
+
+/// What the exception was (`mcause`), where (`mepc`) and its `mtval`, or the
+/// native stack overflow report; then the final status line.
+#[cfg(target_arch = "riscv32")]
+pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
+    if OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed) {
+        print_overflow(
+            console,
+            "its guard words at the bottom were overwritten; the heap below may be damaged",
+        );
+    } else {
+        let cause = riscv::register::mcause::read();
+        let tval = riscv::register::mtval::read();
+        let name = match cause.code() {
+            0 => "instruction address misaligned",
+            1 => "instruction access fault",
+            2 => "illegal instruction",
+            3 => "breakpoint",
+            4 => "load address misaligned",
+            5 => "load access fault",
+            6 => "store address misaligned",
+            7 => "store access fault",
+            11 => "environment call from machine mode",
+            _ => "exception",
+        };
+        let _ = writeln!(
+            console,
+            "firmware hard fault: {name} at pc {pc:#010x} (mcause {:#x}, mtval {tval:#010x})",
+            cause.bits()
+        );
+    }
+    let _ = writeln!(console, "belljar: exit status {HARD_FAULT_STATUS}");
+}
+
+/// riscv-rt's handler of every machine-mode exception: hands the faulting
+/// pc to the board's `belljar_hard_fault`, which reports and stops.
+#[cfg(target_arch = "riscv32")]
+#[unsafe(export_name = "ExceptionHandler")]
+fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    let pc = riscv::register::mepc::read() as u32;
+    // SAFETY: provided by the board: prints and stops.
+    unsafe { belljar_hard_fault(pc) }
+}

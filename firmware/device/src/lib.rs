@@ -20,8 +20,14 @@ extern crate alloc;
 pub mod clock;
 pub mod executor;
 pub mod fault;
+/// Arm hard-float only: RISC-V boards (RV32IMAC) have no FP registers, and
+/// Wasmtime's riscv32imac fiber switch saves every callee-saved integer
+/// register (ra, s0-s11), so nothing leaks across a switch there.
+#[cfg(target_arch = "arm")]
 pub mod fp;
 pub mod heap;
+pub mod link;
+pub mod pins;
 pub mod ram;
 pub mod stacks;
 pub mod supervised;
@@ -76,11 +82,12 @@ pub struct Settings {
     pub time_limit_ms: Option<u64>,
     /// Embassy time (ms) at which the guests were handed the board.
     pub board_start_ms: u64,
-    /// Keep each guest fiber's s16-s31 its own across polls ([`fp`]): the
+    /// Keep each guest fiber's s16-s31 its own across polls (`fp`): the
     /// workaround for Wasmtime 48's ARM fiber switch. Only the FP test turns
-    /// it off, to show the bug.
+    /// it off, to show the bug. (No effect on RISC-V: no FP registers.)
     pub fp_isolation: bool,
-    /// Check s16-s31 around every guest poll and on the fiber ([`fp::FpProbe`]).
+    /// Check s16-s31 around every guest poll and on the fiber (`fp::FpProbe`;
+    /// Arm only).
     pub fp_probe: bool,
 }
 
@@ -405,6 +412,7 @@ pub async fn run_guests<B: Board>(
         let bottom = *bottom;
         async move {
             let run = r.run();
+            #[cfg(target_arch = "arm")]
             let run: Pin<Box<dyn Future<Output = Exit> + Send + '_>> =
                 match (settings.fp_isolation, settings.fp_probe) {
                     (true, true) => Box::pin(fp::FpProbe::new(fp::FpIsolated::new(run))),
@@ -412,6 +420,9 @@ pub async fn run_guests<B: Board>(
                     (false, true) => Box::pin(fp::FpProbe::new(run)),
                     (false, false) => Box::pin(run),
                 };
+            // No FP registers to isolate (see `fp`).
+            #[cfg(not(target_arch = "arm"))]
+            let run: Pin<Box<dyn Future<Output = Exit> + Send + '_>> = Box::pin(run);
             let run = stacks::Guarded::new(name, bottom, run);
             let exit = match limit {
                 None => run.await,
@@ -429,6 +440,7 @@ pub async fn run_guests<B: Board>(
         }
     });
     let exits = join_all(runs).await;
+    #[cfg(target_arch = "arm")]
     if settings.fp_probe {
         let _ = writeln!(console, "{}", fp::ProbeLine);
     }
@@ -699,9 +711,12 @@ pub async fn supervise<P, F>(
         belljar_supervisor::Supervisor::new(platform, runtime, slots, &key, supervisor_settings);
     // The guests' fibers are polled inside the supervisor: isolate the FP
     // registers around every poll of it (see [`fp`]).
+    #[cfg(target_arch = "arm")]
     if settings.fp_isolation {
         fp::FpIsolated::new(supervisor.run()).await;
     } else {
         supervisor.run().await;
     }
+    #[cfg(not(target_arch = "arm"))]
+    supervisor.run().await;
 }

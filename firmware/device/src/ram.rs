@@ -1,6 +1,9 @@
-//! Where RAM went, from cortex-m-rt's linker symbols (every board links with
-//! its `link.x`). The stack region is painted with 0xCCCCCCCC at reset
-//! (cortex-m-rt's `paint-stack`), so its deepest use shows.
+//! Where RAM went, from the runtime crate's linker symbols (`_ram_start`,
+//! `_ram_end`, `_stack_start`, `_stack_end`: cortex-m-rt's `link.x`
+//! defines them; a RISC-V board's `memory.x` defines them over riscv-rt's).
+//! The stack region is painted with 0xCCCCCCCC at reset (cortex-m-rt's
+//! `paint-stack`; on RISC-V, [`paint_stack`] early in `main`), so its deepest
+//! use shows.
 
 use core::fmt;
 
@@ -40,14 +43,40 @@ pub fn statics() -> usize {
 /// trip it.
 pub fn lower_stack_limit() {
     // SAFETY: only lowers the limit; the stack pointer is above it.
-    unsafe { cortex_m::register::msplim::write(addr(&_ram_start) as u32) };
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        cortex_m::register::msplim::write(addr(&_ram_start) as u32)
+    };
 }
 
 /// Puts the main stack limit (MSPLIM) back at the bottom of the main stack
 /// region (what cortex-m-rt's `set-msplim` set at reset).
 pub fn guard_main_stack() {
     // SAFETY: called on the main stack, which is above its own bottom.
-    unsafe { cortex_m::register::msplim::write(addr(&_stack_end) as u32) };
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        cortex_m::register::msplim::write(addr(&_stack_end) as u32)
+    };
+}
+
+/// Paints the unused part of the main stack (from its bottom to a little
+/// below the stack pointer) with 0xCCCCCCCC, for [`stack_peak`]: what
+/// cortex-m-rt's `paint-stack` does at reset. Call first thing in `main`.
+#[cfg(target_arch = "riscv32")]
+pub fn paint_stack() {
+    let sp: usize;
+    // SAFETY: reads the stack pointer.
+    unsafe { core::arch::asm!("mv {}, sp", out(reg) sp, options(nomem, nostack)) };
+    // SAFETY: from the stack region's bottom to 256 bytes below the stack
+    // pointer: stack memory no frame uses yet.
+    unsafe {
+        let mut p = addr(&_stack_end) as *mut u32;
+        let end = (sp - 256) as *mut u32;
+        while p < end {
+            p.write_volatile(0xCCCC_CCCC);
+            p = p.add(1);
+        }
+    }
 }
 
 /// Deepest native stack use so far (bytes).

@@ -5,7 +5,14 @@
 //! guards them ([`Guarded`]): while an app's fiber runs, MSPLIM is the bottom
 //! of that fiber's stack, so an overflow is a stack-limit fault that names
 //! the app (the HardFault report) instead of silent corruption of the heap
-//! below it; between polls MSPLIM guards the main stack again. A fiber
+//! below it; between polls MSPLIM guards the main stack again.
+//!
+//! RISC-V (RV32IMAC) has no stack limit register, and its PMP does not
+//! restrict machine mode short of locking an entry until reset. There the
+//! lowest [`GUARD_BYTES`] of each fiber stack are guard words: [`Guarded`]
+//! checks that they still hold the paint after every poll and stops the
+//! firmware with the same report if not. That finds an overflow once it has
+//! happened (the heap below may already be damaged); it does not prevent it. A fiber
 //! stack is sized from the measured peak (`stack peak` on the console) with
 //! headroom. Guest code cannot grow it: Pulley runs WebAssembly on its own,
 //! bounds-checked stack (`max_wasm_stack`); only the interpreter and host
@@ -56,11 +63,30 @@ pub fn size() -> usize {
     SIZE.load(Relaxed)
 }
 
+#[cfg(target_arch = "arm")]
 fn set_limit(bottom: usize) {
     // SAFETY: only called on the main stack (above every heap allocation,
     // so above `bottom`) or with the fiber's own bottom; the limit is below
     // the stack pointer either way.
     unsafe { cortex_m::register::msplim::write(bottom as u32) };
+}
+
+/// No stack limit register: the guard words are checked after each poll.
+#[cfg(not(target_arch = "arm"))]
+fn set_limit(_bottom: usize) {}
+
+/// Bytes at the bottom of each fiber stack that must keep their paint
+/// (RISC-V's overflow check).
+pub const GUARD_BYTES: usize = 64;
+
+/// Whether the guard words of the fiber stack whose bottom is `bottom` were
+/// overwritten.
+#[cfg_attr(not(target_arch = "riscv32"), allow(dead_code))]
+fn guard_broken(bottom: usize) -> bool {
+    // SAFETY: `bottom` is the start of a live painted stack (the app's
+    // fiber stack, which Wasmtime keeps while the store lives), at least
+    // GUARD_BYTES long.
+    (0..GUARD_BYTES / 4).any(|i| unsafe { (bottom as *const u32).add(i).read_volatile() } != PAINT)
 }
 
 /// The bottom of the fiber stack created last. Wasmtime keeps a store's
@@ -110,6 +136,10 @@ impl<F: Future> Future for Guarded<F> {
         // when it was made; remember it for the next polls.
         if CREATED.load(Relaxed) != created {
             this.bottom = LAST_BOTTOM.load(Relaxed);
+        }
+        #[cfg(target_arch = "riscv32")]
+        if this.bottom != 0 && guard_broken(this.bottom) {
+            crate::fault::stack_overflowed();
         }
         crate::ram::guard_main_stack();
         set_current_app(None);
