@@ -26,7 +26,6 @@ pub mod fault;
 #[cfg(target_arch = "arm")]
 pub mod fp;
 pub mod heap;
-pub mod link;
 pub mod pins;
 pub mod ram;
 pub mod stacks;

@@ -2,8 +2,8 @@
 //! every such board: GPIO 0..[`PINS`] like a Pico 2, outputs recorded (a
 //! board may drive real hardware for some: `drive`), scripted buttons
 //! (active-low, also the `digital` inputs, whose waits sleep until the
-//! scripted edge), servo and PWM duty cycles recorded. Used by the QEMU
-//! RISC-V board (`boards/qemu-riscv32-virt`).
+//! scripted edge), servo and PWM duty cycles recorded. Used by the
+//! QEMU boards (`boards/qemu-mps2-an505`, `boards/qemu-riscv32-virt`).
 
 use core::convert::Infallible;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};

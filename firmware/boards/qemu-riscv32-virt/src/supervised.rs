@@ -7,7 +7,7 @@ use core::fmt::Write as _;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use belljar_device::belljar_update::sim_flash::SimFlash;
-use belljar_device::link::PolledLink;
+use belljar_device::supervised::LinkPlatform;
 
 use crate::board::VirtBoard;
 use crate::uart::Console;
@@ -41,24 +41,23 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         "supervisor: {} KiB of NOR flash (RAM-backed on this board), update link on the PCI serial port",
         FLASH_SECTORS * 4
     );
-    let platform = PolledLink {
+    let platform = LinkPlatform {
         board: || VirtBoard::new(None),
-        read: |buf| uart::link_read(LINK.load(Relaxed), buf),
-        write: |bytes| uart::link_write(LINK.load(Relaxed), bytes),
-        log: |line| {
+        link_read: |buf| uart::link_read(LINK.load(Relaxed), buf),
+        link_write: |bytes| uart::link_write(LINK.load(Relaxed), bytes),
+        print: |line| {
             let _ = writeln!(Console, "{line}");
         },
     };
-    let supervise =
-        belljar_device::supervise(platform, flash, key, settings::INITIAL, run, console);
-    match settings::FOR_MS {
-        Some(ms) => {
-            let limit = embassy_time::Timer::at(embassy_time::Instant::from_millis(
-                run.board_start_ms + ms,
-            ));
-            embassy_futures::select::select(supervise, limit).await;
-        }
-        None => supervise.await,
-    }
+    belljar_device::supervised::run(
+        platform,
+        flash,
+        key,
+        settings::INITIAL,
+        run,
+        settings::FOR_MS,
+        console,
+    )
+    .await;
     finish(0)
 }
