@@ -497,3 +497,47 @@ fn rollouts_run_over_tls_with_a_password_and_a_wrong_password_is_one_clear_error
         "the password is not printed:\n{out}"
     );
 }
+
+/// A board on a UART joins the fleet through `belljar gateway`: the QEMU
+/// Cortex-M33 in supervisor mode, its update link (UART1) on a TCP port.
+#[test]
+fn a_qemu_board_takes_a_rollout_through_its_gateway() {
+    use belljar_cli::qemu::{self, FirmwareSettings, LiveBoard};
+    let dir = fresh_dir("fleet-qemu");
+    let key = keygen(&dir, "fleet");
+    sign_for("pulley32", "blinky", &key, 1, "25", &dir.join("v1.bjpkg"));
+    sign_for("pulley32", "blinky", &key, 2, "24", &dir.join("v2.bjpkg"));
+    let settings = FirmwareSettings {
+        pubkey: Some(key.with_extension("pub")),
+        initial: Some(dir.join("v1.bjpkg")),
+        trace: true,
+        ram: Some(1024 * 1024),
+        heap: Some(768 * 1024),
+        ..FirmwareSettings::default()
+    };
+    let elf = qemu::build_firmware(&[], &settings).unwrap();
+    let board = LiveBoard::spawn(&elf).unwrap();
+    let at = board
+        .wait_for("gpio.set-high(25)", 0, Duration::from_secs(90))
+        .unwrap();
+    let m = Mosquitto::start(&dir);
+    let port = format!("tcp:127.0.0.1:{}", board.link_port);
+    let gateway = Devices::gateway(&m, &dir, "m33", &port);
+    wait_online(&m, "m33", 1);
+
+    let (ok, out) = rollout(&m, &dir.join("v2.bjpkg"), &["--canary", "100%"]);
+    assert!(ok, "{out}\n{}\n{}", gateway.log(), board.console());
+    assert!(out.contains("confirmed 1"), "{out}");
+    // v2 blinks pin 24: the board runs it, from slot B, confirmed.
+    board
+        .wait_for("gpio.set-high(24)", at, Duration::from_secs(30))
+        .unwrap();
+    let console = board.console();
+    assert!(console.contains("blinky v2 is healthy: confirmed"), "{console}");
+    let status = status_until(&m, |_| true);
+    let line = device_lines(&status, "m33").join("\n");
+    assert!(
+        line.contains(" v2 ") && line.contains("slot B") && line.contains("confirmed"),
+        "{status}"
+    );
+}

@@ -121,6 +121,19 @@ impl Devices {
         Devices { child, log }
     }
 
+    /// `belljar gateway` for the board whose update link is `port`.
+    pub fn gateway(m: &Mosquitto, dir: &Path, device: &str, port: &str) -> Devices {
+        let log = dir.join(format!("{device}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_belljar"))
+            .args(["gateway", "--broker", &m.url(), "--fleet", "plant"])
+            .args(["--device", device, "--port", port])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Devices { child, log }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
     }
