@@ -533,7 +533,10 @@ fn a_qemu_board_takes_a_rollout_through_its_gateway() {
         .wait_for("gpio.set-high(24)", at, Duration::from_secs(30))
         .unwrap();
     let console = board.console();
-    assert!(console.contains("blinky v2 is healthy: confirmed"), "{console}");
+    assert!(
+        console.contains("blinky v2 is healthy: confirmed"),
+        "{console}"
+    );
     let status = status_until(&m, |_| true);
     let line = device_lines(&status, "m33").join("\n");
     assert!(
