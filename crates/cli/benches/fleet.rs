@@ -7,33 +7,19 @@
 //! --canary 10%` of a signed blinky v2 over v1. The broker's `$SYS` counters
 //! give messages and bytes; `/proc` its CPU time.
 
-#[path = "../tests/common/broker.rs"]
-mod broker;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use belljar_fleet::broker::{Broker, Connection, Incoming, Session};
-use broker::{Devices, Mosquitto};
+use common::broker::{Devices, Mosquitto};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn belljar(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_belljar"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "belljar {args:?}:\n{text}");
-    text
+/// `belljar ARGS` must succeed; its output.
+fn run(args: &[&str]) -> String {
+    let (ok, out) = common::belljar(args);
+    assert!(ok, "belljar {args:?}:\n{out}");
+    out
 }
 
 /// The broker's totals: messages received + sent, bytes received + sent.
@@ -77,7 +63,7 @@ fn counters(m: &Mosquitto) -> (u64, u64) {
 fn wait_online(m: &Mosquitto, count: usize) -> Duration {
     let started = Instant::now();
     loop {
-        let status = belljar(&["fleet", "status", "--broker", &m.url(), "--fleet", "plant"]);
+        let status = run(&["fleet", "status", "--broker", &m.url(), "--fleet", "plant"]);
         if status.contains(&format!("{count} devices ({count} online")) {
             return started.elapsed();
         }
@@ -96,27 +82,11 @@ struct Row {
 }
 
 fn measure(count: usize) -> Row {
-    let dir = repo().join(format!("target/bench-fleet-{count}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("fleet");
-    belljar(&["keygen", key.to_str().unwrap()]);
-    for v in ["1", "2"] {
+    let dir = common::fresh_dir(&format!("bench-fleet-{count}"));
+    let key = common::keygen(&dir, "fleet");
+    for v in [1, 2] {
         let out = dir.join(format!("v{v}.bjpkg"));
-        belljar(&[
-            "sign",
-            "guests/blinky",
-            "--key",
-            key.with_extension("key").to_str().unwrap(),
-            "--version",
-            v,
-            "--outputs",
-            "25",
-            "--target",
-            "pulley64",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        common::sign_for("pulley64", "blinky", &key, v, "25", &out);
     }
     let m = Mosquitto::start(&dir);
     let _devices = Devices::start(&m, &dir, "d", count);
@@ -125,7 +95,7 @@ fn measure(count: usize) -> Row {
     let (msgs0, bytes0) = counters(&m);
     let cpu0 = m.cpu();
     let started = Instant::now();
-    let out = belljar(&[
+    let out = run(&[
         "rollout",
         dir.join("v2.bjpkg").to_str().unwrap(),
         "--broker",

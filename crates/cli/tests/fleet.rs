@@ -82,6 +82,36 @@ fn setup(name: &str) -> PathBuf {
     dir
 }
 
+/// Every device `prefix000..` installed v2 exactly once.
+fn installed_once(devices: &Devices, prefix: &str, count: usize) {
+    for name in names(prefix, count) {
+        assert_eq!(
+            devices.count(&name, "blinky v2 verified and installed"),
+            1,
+            "{name}:\n{}",
+            devices.log()
+        );
+    }
+}
+
+/// A rollout of v2 in three stages, in the background, once it has
+/// reached its second stage; its output goes to the returned file.
+fn three_stages_until_the_second(m: &Mosquitto, dir: &Path) -> (std::process::Child, PathBuf) {
+    let log = dir.join("rollout.log");
+    let controller = rollout_command(m, &dir.join("v2.bjpkg"), &["--stages", "10%,50%,100%"])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&log).unwrap().contains("stage 2/3") {
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (controller, log)
+}
+
 /// `belljar rollout` (bounded by `timeout`, so a stuck rollout fails the test).
 fn rollout(m: &Mosquitto, package: &Path, flags: &[&str]) -> (bool, String) {
     let out = rollout_command(m, package, flags).output().unwrap();
@@ -129,13 +159,8 @@ fn a_staged_rollout_reaches_fifty_devices_each_confirms_once_and_redelivery_inst
     assert!(ok, "{again}");
     assert!(again.contains("confirmed 50"), "{again}");
     std::thread::sleep(Duration::from_secs(1));
+    installed_once(&devices, "d", 50);
     for name in names("d", 50) {
-        assert_eq!(
-            devices.count(&name, "blinky v2 verified and installed"),
-            1,
-            "{name} installed v2 once:\n{}",
-            devices.log()
-        );
         assert_eq!(devices.count(&name, "blinky v2 is healthy: confirmed"), 1);
     }
     let status = status_until(&m, |_| true);
@@ -229,21 +254,7 @@ fn a_rollout_survives_the_broker_being_killed_and_restarted_midway() {
     let devices = Devices::start(&m, &dir, "r", 20);
     wait_online(&m, "r", 20);
 
-    let log = dir.join("rollout.log");
-    let mut controller = rollout_command(&m, &dir.join("v2.bjpkg"), &["--stages", "10%,50%,100%"])
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(&log).unwrap().contains("stage 2/3") {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut controller, log) = three_stages_until_the_second(&m, &dir);
     m.kill();
     std::thread::sleep(Duration::from_secs(2));
     m.spawn();
@@ -255,14 +266,7 @@ fn a_rollout_survives_the_broker_being_killed_and_restarted_midway() {
         out.contains("confirmed 20") && out.contains("complete"),
         "{out}"
     );
-    for name in names("r", 20) {
-        assert_eq!(
-            devices.count(&name, "blinky v2 verified and installed"),
-            1,
-            "{}",
-            devices.log()
-        );
-    }
+    installed_once(&devices, "r", 20);
 }
 
 #[test]
@@ -302,20 +306,7 @@ fn a_rollout_whose_controller_dies_is_resumed_by_another_belljar() {
     let devices = Devices::start(&m, &dir, "c", 10);
     wait_online(&m, "c", 10);
 
-    let log = dir.join("rollout.log");
-    let mut first = rollout_command(&m, &dir.join("v2.bjpkg"), &["--stages", "10%,50%,100%"])
-        .stdout(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(&log).unwrap().contains("stage 2/3") {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut first, _) = three_stages_until_the_second(&m, &dir);
     first.kill().unwrap();
     first.wait().unwrap();
 
@@ -333,9 +324,7 @@ fn a_rollout_whose_controller_dies_is_resumed_by_another_belljar() {
         out.contains("resuming") && out.contains("confirmed 10"),
         "{out}"
     );
-    for name in names("c", 10) {
-        assert_eq!(devices.count(&name, "blinky v2 verified and installed"), 1);
-    }
+    installed_once(&devices, "c", 10);
     let (ok, out) = belljar(&[
         "rollout",
         "--stop",
