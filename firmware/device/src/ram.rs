@@ -43,7 +43,7 @@ pub fn statics() -> usize {
 /// trip it.
 pub fn lower_stack_limit() {
     // SAFETY: only lowers the limit; the stack pointer is above it.
-    #[cfg(target_arch = "arm")]
+    #[cfg(belljar_msplim)]
     unsafe {
         cortex_m::register::msplim::write(addr(&_ram_start) as u32)
     };
@@ -53,7 +53,7 @@ pub fn lower_stack_limit() {
 /// region (what cortex-m-rt's `set-msplim` set at reset).
 pub fn guard_main_stack() {
     // SAFETY: called on the main stack, which is above its own bottom.
-    #[cfg(target_arch = "arm")]
+    #[cfg(belljar_msplim)]
     unsafe {
         cortex_m::register::msplim::write(addr(&_stack_end) as u32)
     };
@@ -62,6 +62,7 @@ pub fn guard_main_stack() {
 /// Paints the unused part of the main stack (from its bottom to a little
 /// below the stack pointer) with 0xCCCCCCCC, for [`stack_peak`]: what
 /// cortex-m-rt's `paint-stack` does at reset. Call first thing in `main`.
+/// (On Arm, cortex-m-rt's `paint-stack` has done it.)
 #[cfg(target_arch = "riscv32")]
 pub fn paint_stack() {
     let sp: usize;

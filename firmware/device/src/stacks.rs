@@ -8,7 +8,8 @@
 //! below it; between polls MSPLIM guards the main stack again.
 //!
 //! RISC-V (RV32IMAC) has no stack limit register, and its PMP does not
-//! restrict machine mode short of locking an entry until reset. There the
+//! restrict machine mode short of locking an entry until reset; Armv7E-M
+//! (the Cortex-M4F) has no MSPLIM either (its MPU is not used). There the
 //! lowest [`GUARD_BYTES`] of each fiber stack are guard words: [`Guarded`]
 //! checks that they still hold the paint after every poll and stops the
 //! firmware with the same report if not. That finds an overflow once it has
@@ -63,7 +64,7 @@ pub fn size() -> usize {
     SIZE.load(Relaxed)
 }
 
-#[cfg(target_arch = "arm")]
+#[cfg(belljar_msplim)]
 fn set_limit(bottom: usize) {
     // SAFETY: only called on the main stack (above every heap allocation,
     // so above `bottom`) or with the fiber's own bottom; the limit is below
@@ -72,16 +73,16 @@ fn set_limit(bottom: usize) {
 }
 
 /// No stack limit register: the guard words are checked after each poll.
-#[cfg(not(target_arch = "arm"))]
+#[cfg(not(belljar_msplim))]
 fn set_limit(_bottom: usize) {}
 
 /// Bytes at the bottom of each fiber stack that must keep their paint
-/// (RISC-V's overflow check).
+/// (the overflow check of cores without a stack limit register).
 pub const GUARD_BYTES: usize = 64;
 
 /// Whether the guard words of the fiber stack whose bottom is `bottom` were
 /// overwritten.
-#[cfg_attr(not(target_arch = "riscv32"), allow(dead_code))]
+#[cfg_attr(belljar_msplim, allow(dead_code))]
 fn guard_broken(bottom: usize) -> bool {
     // SAFETY: `bottom` is the start of a live painted stack (the app's
     // fiber stack, which Wasmtime keeps while the store lives), at least
@@ -137,7 +138,7 @@ impl<F: Future> Future for Guarded<F> {
         if CREATED.load(Relaxed) != created {
             this.bottom = LAST_BOTTOM.load(Relaxed);
         }
-        #[cfg(target_arch = "riscv32")]
+        #[cfg(not(belljar_msplim))]
         if this.bottom != 0 && guard_broken(this.bottom) {
             crate::fault::stack_overflowed();
         }
