@@ -95,6 +95,38 @@ fn rp2350_firmware_builds_with_its_boot_block_and_fits() {
     });
 }
 
+/// The same Pico 2 crate built for the RP2350's Hazard3 RISC-V cores: the
+/// boot ROM enters a RISC-V image at its start, so riscv-rt's `_start` must
+/// be there and the image definition block within the first 4 KiB.
+#[test]
+fn rp2350_riscv_firmware_builds_with_its_boot_block_and_fits() {
+    builds_and_fits(&Case {
+        krate: "rp2350",
+        target: "riscv32imac-unknown-none-elf",
+        // 683 KB measured with blinky: RV32IMAC code is larger than Thumb-2
+        // (`.text` 592 KB against 425 KB for the same crate on the M33).
+        flash_budget: 700 * 1024,
+        ram_budget: 176 * 1024,
+        check: |file| {
+            use object::ObjectSymbol;
+            let symbol = |found: &dyn Fn(&str) -> bool| {
+                file.symbols()
+                    .find(|s| s.name().is_ok_and(found))
+                    .map(|s| s.address())
+            };
+            assert_eq!(file.entry(), 0x1000_0000, "entry at the start of flash");
+            let start = symbol(&|n| n == "_start");
+            assert_eq!(start, Some(0x1000_0000), "riscv-rt's _start first");
+            let block =
+                symbol(&|n| n.contains("9IMAGE_DEF")).expect("RP2350 image definition block");
+            assert!(
+                (0x1000_0000..0x1000_1000).contains(&block),
+                "image definition at {block:#x}"
+            );
+        },
+    });
+}
+
 /// The nRF52840 DK firmware (Cortex-M4F, Armv7E-M: no MSPLIM, guard words
 /// guard the fiber stacks): its vector table at the start of flash, where
 /// the nRF52840 boots from without a bootloader; the FP register isolation
