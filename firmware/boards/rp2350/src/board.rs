@@ -366,15 +366,8 @@ impl WaitInput for Input {
     /// Samples the input every millisecond (the CPU sleeps in between)
     /// until it makes `change`; edges shorter than that can be missed.
     async fn wait_for(&mut self, change: Change) -> Result<(), Infallible> {
-        let mut before = self.is_high()?;
-        loop {
-            let now = self.is_high()?;
-            if change.satisfied(before, now) {
-                return Ok(());
-            }
-            before = now;
-            embassy_time::Timer::after_millis(1).await;
-        }
+        belljar_device::sample_until(change, || self.is_high() == Ok(true)).await;
+        Ok(())
     }
 }
 
