@@ -127,8 +127,8 @@ fn rp2350_riscv_firmware_builds_with_its_boot_block_and_fits() {
     });
 }
 
-/// The nRF52840 DK firmware (Cortex-M4F, Armv7E-M: no MSPLIM, guard words
-/// guard the fiber stacks): its vector table at the start of flash, where
+/// The nRF52840 DK firmware (Cortex-M4F, Armv7E-M: no MSPLIM, an MPU region
+/// guards the running stack): its vector table at the start of flash, where
 /// the nRF52840 boots from without a bootloader; the FP register isolation
 /// compiled in.
 #[test]

@@ -50,7 +50,7 @@ fn print_overflow(console: &mut impl Write, caught: &str) {
 }
 
 /// Where the fault happened, whether it was a native stack overflow (the
-/// Cortex-M33 stack limit, MSPLIM; on Armv7E-M a fiber's guard words) and of
+/// Cortex-M33 stack limit, MSPLIM; on Armv7-M the MPU guard region) and of
 /// which app's fiber, and the final status line.
 #[cfg(target_arch = "arm")]
 pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
@@ -62,6 +62,11 @@ pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
         print_overflow(
             console,
             "its guard words at the bottom were overwritten; the heap below may be damaged",
+        );
+    } else if mpu_guard_hit(cfsr) {
+        print_overflow(
+            console,
+            "the MPU guard at its bottom caught it before the heap below was touched",
         );
     } else if cfsr & STKOF == 0 {
         let _ = writeln!(
@@ -119,29 +124,40 @@ hard_fault_handler!("    movs r1, #0", "    msr MSPLIM, r1");
 hard_fault_handler!();
 
 /// A fiber's guard words were found overwritten ([`crate::stacks`]).
-#[cfg(not(belljar_msplim))]
+#[cfg(not(target_arch = "arm"))]
 static OVERFLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// Whether a fiber's guard words were found overwritten (never, with a
-/// stack limit register).
-fn overflowed() -> bool {
+/// Whether the Armv7-M MPU stack guard (`mpu`) caused the fault.
+#[cfg(target_arch = "arm")]
+fn mpu_guard_hit(cfsr: u32) -> bool {
     #[cfg(not(belljar_msplim))]
-    return OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed);
+    return crate::mpu::guard_was_hit(cfsr);
     #[cfg(belljar_msplim)]
+    {
+        let _ = cfsr;
+        false
+    }
+}
+
+/// Whether a fiber's guard words were found overwritten (RISC-V only: Arm
+/// stops an overflow in hardware).
+fn overflowed() -> bool {
+    #[cfg(not(target_arch = "arm"))]
+    return OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed);
+    #[cfg(target_arch = "arm")]
     false
 }
 
-/// Stops the firmware with the native stack overflow report (cores without
-/// a stack limit register: found by the fiber stack's guard words after a
-/// poll).
-#[cfg(not(belljar_msplim))]
+/// Stops the firmware with the native stack overflow report (RISC-V: found
+/// by the fiber stack's guard words after a poll).
+#[cfg(not(target_arch = "arm"))]
 pub(crate) fn stack_overflowed() -> ! {
     OVERFLOWED.store(true, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: provided by the board: prints and stops.
     unsafe { belljar_hard_fault(0) }
 }
 
-#[cfg(not(belljar_msplim))]
+#[cfg(not(target_arch = "arm"))]
 unsafe extern "C" {
     fn belljar_hard_fault(pc: u32) -> !;
 }

@@ -27,6 +27,9 @@ pub mod fault;
 pub mod fp;
 pub mod heap;
 pub mod link;
+/// Armv7-M's stack guard (an MPU region), where there is no MSPLIM.
+#[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+pub mod mpu;
 pub mod pins;
 pub mod ram;
 pub mod stacks;
