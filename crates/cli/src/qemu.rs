@@ -231,6 +231,18 @@ pub fn build_board(board: &str, cwasms: &[&Path], settings: &FirmwareSettings) -
     build_crate(board, THUMB, cwasms, settings)
 }
 
+/// Builds the firmware of `board` (a crate in `firmware/boards/`) for the
+/// Rust target `target` (e.g. `thumbv7em-none-eabihf` for the nRF52840)
+/// embedding `cwasms`; returns the ELF.
+pub fn build_board_for_target(
+    board: &str,
+    target: &str,
+    cwasms: &[&Path],
+    settings: &FirmwareSettings,
+) -> Result<PathBuf> {
+    build_crate(board, target, cwasms, settings)
+}
+
 /// Builds firmware crate `board` for `target` embedding `cwasms`; returns
 /// the ELF. Within one process a build with the same board, guests and
 /// settings is done once (the sources do not change under a running test).

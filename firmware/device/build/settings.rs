@@ -35,9 +35,15 @@ use std::path::{Path, PathBuf};
 /// Copies `<board>/memory.x` into `OUT_DIR` (on the linker's search path),
 /// with the RAM length from `BELLJAR_RAM` if set.
 pub fn memory_x() {
+    memory_x_from("memory.x");
+}
+
+/// [`memory_x`] from the board's `file` (a board built for two
+/// architectures has a layout for each); written as `memory.x`.
+pub fn memory_x_from(file: &str) {
     let out = out_dir();
     let manifest_dir = manifest_dir();
-    let mut memory_x = fs::read_to_string(manifest_dir.join("memory.x")).unwrap();
+    let mut memory_x = fs::read_to_string(manifest_dir.join(file)).unwrap();
     if let Some(ram) = var("BELLJAR_RAM") {
         let bytes = number("BELLJAR_RAM", &ram);
         let line = memory_x
@@ -50,7 +56,7 @@ pub fn memory_x() {
     }
     fs::write(out.join("memory.x"), memory_x).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed={file}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../../device/build/settings.rs");
 }

@@ -50,14 +50,25 @@ fn print_overflow(console: &mut impl Write, caught: &str) {
 }
 
 /// Where the fault happened, whether it was a native stack overflow (the
-/// Cortex-M33 stack limit, MSPLIM) and of which app's fiber, and the final
-/// status line.
+/// Cortex-M33 stack limit, MSPLIM; on Armv7-M the MPU guard region) and of
+/// which app's fiber, and the final status line.
 #[cfg(target_arch = "arm")]
 pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
     // SAFETY: reading the Configurable Fault Status Register.
     let cfsr = unsafe { (*cortex_m::peripheral::SCB::PTR).cfsr.read() };
+    // UFSR.STKOF (Armv8-M; reserved, reads 0, on Armv7-M).
     const STKOF: u32 = 1 << 20;
-    if cfsr & STKOF == 0 {
+    if overflowed() {
+        print_overflow(
+            console,
+            "its guard words at the bottom were overwritten; the heap below may be damaged",
+        );
+    } else if mpu_guard_hit(cfsr) {
+        print_overflow(
+            console,
+            "the MPU guard at its bottom caught it before the heap below was touched",
+        );
+    } else if cfsr & STKOF == 0 {
         let _ = writeln!(
             console,
             "firmware hard fault at pc {pc:#010x} (CFSR {cfsr:#010x})"
@@ -72,52 +83,81 @@ pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
     let _ = writeln!(console, "belljar: exit status {HARD_FAULT_STATUS}");
 }
 
-// Every board's HardFault handler. A HardFault may come from a stack
+// Every Arm board's HardFault handler. A HardFault may come from a stack
 // overflow (the stack limit, MSPLIM, caught a fiber or the main stack going
 // too deep); running the report on that stack would fault again and lock
 // the CPU up. So before touching any stack it takes the faulting PC from the
-// exception frame, switches the limit off and the stack pointer to the top
-// of the main stack region (the firmware is ending: what the main stack
-// held is no longer needed), and calls the board's
-// `extern "C" fn belljar_hard_fault(pc: u32) -> !`, which reports and stops.
-// It replaces cortex-m-rt's default `HardFault` (its link.x only PROVIDEs one).
+// exception frame, switches the limit off (Armv8-M Mainline only: Armv7E-M
+// has no MSPLIM), and the stack pointer to the top of the main stack region
+// (the firmware is ending: what the main stack held is no longer needed),
+// and calls the board's `extern "C" fn belljar_hard_fault(pc: u32) -> !`,
+// which reports and stops. It replaces cortex-m-rt's default `HardFault`
+// (its link.x only PROVIDEs one).
 #[cfg(target_arch = "arm")]
-core::arch::global_asm!(
-    ".section .HardFault.belljar, \"ax\"",
-    ".global HardFault",
-    ".type HardFault,%function",
-    ".thumb_func",
-    "HardFault:",
-    "    mov r0, lr",
-    "    movs r1, #4",
-    "    tst r0, r1",
-    "    bne 0f",
-    "    mrs r0, MSP",
-    "    b 1f",
-    "0:  mrs r0, PSP",
-    "1:  ldr r0, [r0, #24]",
-    "    movs r1, #0",
-    "    msr MSPLIM, r1",
-    "    ldr r1, =_stack_start",
-    "    mov sp, r1",
-    "    b belljar_hard_fault",
-    ".size HardFault, . - HardFault",
-);
+macro_rules! hard_fault_handler {
+    ($($limit_off:literal),*) => {
+        core::arch::global_asm!(
+            ".section .HardFault.belljar, \"ax\"",
+            ".global HardFault",
+            ".type HardFault,%function",
+            ".thumb_func",
+            "HardFault:",
+            "    mov r0, lr",
+            "    movs r1, #4",
+            "    tst r0, r1",
+            "    bne 0f",
+            "    mrs r0, MSP",
+            "    b 1f",
+            "0:  mrs r0, PSP",
+            "1:  ldr r0, [r0, #24]",
+            $($limit_off,)*
+            "    ldr r1, =_stack_start",
+            "    mov sp, r1",
+            "    b belljar_hard_fault",
+            ".size HardFault, . - HardFault",
+        );
+    };
+}
+#[cfg(belljar_msplim)]
+hard_fault_handler!("    movs r1, #0", "    msr MSPLIM, r1");
+#[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+hard_fault_handler!();
 
 /// A fiber's guard words were found overwritten ([`crate::stacks`]).
-#[cfg(target_arch = "riscv32")]
+#[cfg(not(target_arch = "arm"))]
 static OVERFLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether the Armv7-M MPU stack guard (`mpu`) caused the fault.
+#[cfg(target_arch = "arm")]
+fn mpu_guard_hit(cfsr: u32) -> bool {
+    #[cfg(not(belljar_msplim))]
+    return crate::mpu::guard_was_hit(cfsr);
+    #[cfg(belljar_msplim)]
+    {
+        let _ = cfsr;
+        false
+    }
+}
+
+/// Whether a fiber's guard words were found overwritten (RISC-V only: Arm
+/// stops an overflow in hardware).
+fn overflowed() -> bool {
+    #[cfg(not(target_arch = "arm"))]
+    return OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed);
+    #[cfg(target_arch = "arm")]
+    false
+}
 
 /// Stops the firmware with the native stack overflow report (RISC-V: found
 /// by the fiber stack's guard words after a poll).
-#[cfg(target_arch = "riscv32")]
+#[cfg(not(target_arch = "arm"))]
 pub(crate) fn stack_overflowed() -> ! {
     OVERFLOWED.store(true, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: provided by the board: prints and stops.
     unsafe { belljar_hard_fault(0) }
 }
 
-#[cfg(target_arch = "riscv32")]
+#[cfg(not(target_arch = "arm"))]
 unsafe extern "C" {
     fn belljar_hard_fault(pc: u32) -> !;
 }
@@ -126,7 +166,7 @@ unsafe extern "C" {
 /// native stack overflow report; then the final status line.
 #[cfg(target_arch = "riscv32")]
 pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
-    if OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed) {
+    if overflowed() {
         print_overflow(
             console,
             "its guard words at the bottom were overwritten; the heap below may be damaged",

@@ -26,6 +26,9 @@ pub mod fault;
 #[cfg(target_arch = "arm")]
 pub mod fp;
 pub mod heap;
+/// Armv7-M's stack guard (an MPU region), where there is no MSPLIM.
+#[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+pub mod mpu;
 pub mod pins;
 pub mod ram;
 pub mod stacks;
@@ -48,7 +51,10 @@ pub use belljar_update;
 use embassy_futures::select::{Either, select};
 use embassy_time::{Instant, Timer};
 use futures_util::future::join_all;
-pub use support::{Press, RunLimits, console_needs_newline, guest_wrote, write_when_room};
+pub use support::{
+    Press, RunLimits, console_needs_newline, guest_wrote, sample_until, write_lines,
+    write_when_room,
+};
 
 /// Pulley stack per guest (bytes, heap-allocated per Store). Deep enough for
 /// the example guests (their shadow stack lives in linear memory, not here);

@@ -43,25 +43,31 @@ pub fn statics() -> usize {
 /// trip it.
 pub fn lower_stack_limit() {
     // SAFETY: only lowers the limit; the stack pointer is above it.
-    #[cfg(target_arch = "arm")]
+    #[cfg(belljar_msplim)]
     unsafe {
         cortex_m::register::msplim::write(addr(&_ram_start) as u32)
     };
+    #[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+    crate::mpu::off();
 }
 
 /// Puts the main stack limit (MSPLIM) back at the bottom of the main stack
 /// region (what cortex-m-rt's `set-msplim` set at reset).
 pub fn guard_main_stack() {
     // SAFETY: called on the main stack, which is above its own bottom.
-    #[cfg(target_arch = "arm")]
+    #[cfg(belljar_msplim)]
     unsafe {
         cortex_m::register::msplim::write(addr(&_stack_end) as u32)
     };
+    // SAFETY: as above.
+    #[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+    crate::mpu::guard(unsafe { addr(&_stack_end) });
 }
 
 /// Paints the unused part of the main stack (from its bottom to a little
 /// below the stack pointer) with 0xCCCCCCCC, for [`stack_peak`]: what
 /// cortex-m-rt's `paint-stack` does at reset. Call first thing in `main`.
+/// (On Arm, cortex-m-rt's `paint-stack` has done it.)
 #[cfg(target_arch = "riscv32")]
 pub fn paint_stack() {
     let sp: usize;
@@ -84,6 +90,12 @@ pub fn stack_peak() -> usize {
     // SAFETY: as above; the painted region is plain RAM inside ours.
     unsafe {
         let mut p = addr(&_stack_end) as *const u32;
+        // Armv7-M: not the MPU guard over the bottom (`mpu`): reading it
+        // faults (a stack that reached it has faulted already).
+        #[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+        {
+            p = (((p as usize + 31) & !31) + 32) as *const u32;
+        }
         let top = addr(&_stack_start) as *const u32;
         while p < top && p.read_volatile() == 0xCCCC_CCCC {
             p = p.add(1);

@@ -7,6 +7,11 @@
 //! the app (the HardFault report) instead of silent corruption of the heap
 //! below it; between polls MSPLIM guards the main stack again.
 //!
+//! Armv7-M (the Cortex-M4F) has no MSPLIM, but its MPU restricts
+//! privileged code: one no-access region over the bottom 32 bytes of the
+//! running stack (`mpu`) stops an overflow the same way (a MemManage fault
+//! escalated to HardFault, the same report).
+//!
 //! RISC-V (RV32IMAC) has no stack limit register, and its PMP does not
 //! restrict machine mode short of locking an entry until reset. There the
 //! lowest [`GUARD_BYTES`] of each fiber stack are guard words: [`Guarded`]
@@ -63,7 +68,7 @@ pub fn size() -> usize {
     SIZE.load(Relaxed)
 }
 
-#[cfg(target_arch = "arm")]
+#[cfg(belljar_msplim)]
 fn set_limit(bottom: usize) {
     // SAFETY: only called on the main stack (above every heap allocation,
     // so above `bottom`) or with the fiber's own bottom; the limit is below
@@ -71,17 +76,24 @@ fn set_limit(bottom: usize) {
     unsafe { cortex_m::register::msplim::write(bottom as u32) };
 }
 
-/// No stack limit register: the guard words are checked after each poll.
+/// Armv7-M: an MPU region over the bottom of the stack (`mpu`).
+#[cfg(all(target_arch = "arm", not(belljar_msplim)))]
+fn set_limit(bottom: usize) {
+    crate::mpu::guard(bottom);
+}
+
+/// No stack limit register (RISC-V): the guard words are checked after each
+/// poll.
 #[cfg(not(target_arch = "arm"))]
 fn set_limit(_bottom: usize) {}
 
 /// Bytes at the bottom of each fiber stack that must keep their paint
-/// (RISC-V's overflow check).
+/// (RISC-V's overflow check; on Armv7-M the MPU guard region lies within them).
 pub const GUARD_BYTES: usize = 64;
 
 /// Whether the guard words of the fiber stack whose bottom is `bottom` were
 /// overwritten.
-#[cfg_attr(not(target_arch = "riscv32"), allow(dead_code))]
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
 fn guard_broken(bottom: usize) -> bool {
     // SAFETY: `bottom` is the start of a live painted stack (the app's
     // fiber stack, which Wasmtime keeps while the store lives), at least
@@ -137,7 +149,10 @@ impl<F: Future> Future for Guarded<F> {
         if CREATED.load(Relaxed) != created {
             this.bottom = LAST_BOTTOM.load(Relaxed);
         }
-        #[cfg(target_arch = "riscv32")]
+        // RISC-V: no hardware guard, check the guard words. (On Arm the
+        // stack limit or the MPU region stops an overflow as it happens; the
+        // MPU region also forbids reading the guard words here.)
+        #[cfg(not(target_arch = "arm"))]
         if this.bottom != 0 && guard_broken(this.bottom) {
             crate::fault::stack_overflowed();
         }
@@ -181,9 +196,17 @@ unsafe impl StackCreator for PaintedStacks {
 struct Painted(Box<[u32]>);
 
 impl Painted {
+    /// Bytes used, from the top down to the deepest word that lost its
+    /// paint. The guard words at the bottom are not read (on Armv7-M the MPU
+    /// region over them may still be on: reading them would fault); they
+    /// count as used only if the word just above them was reached.
     fn used(&self) -> usize {
-        let untouched = self.0.iter().take_while(|w| **w == PAINT).count();
-        (self.0.len() - untouched) * 4
+        let guard = (GUARD_BYTES / 4).min(self.0.len());
+        let untouched = self.0[guard..].iter().take_while(|w| **w == PAINT).count();
+        if untouched == 0 {
+            return self.0.len() * 4;
+        }
+        (self.0.len() - guard - untouched) * 4
     }
 }
 

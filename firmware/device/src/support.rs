@@ -162,3 +162,34 @@ pub fn guest_wrote(byte: u8) {
 pub fn console_needs_newline() -> bool {
     GUEST_MID_LINE.swap(false, Relaxed)
 }
+
+/// Writes console text `s` through `put` with `\r\n` line ends (a serial
+/// terminal's newline), after starting a new line if a guest left one open
+/// ([`console_needs_newline`]): the `fmt::Write` of a board console on a
+/// real UART.
+pub fn write_lines(s: &str, mut put: impl FnMut(&[u8])) {
+    if console_needs_newline() {
+        put(b"\r\n");
+    }
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            put(b"\r\n");
+        }
+        put(line.as_bytes());
+    }
+}
+
+/// `digital.wait-for-*` on a real input without an edge interrupt: samples
+/// `is_high` every millisecond (the CPU sleeps in between) until the level
+/// makes `change`; edges shorter than that can be missed.
+pub async fn sample_until(change: belljar_host::Change, mut is_high: impl FnMut() -> bool) {
+    let mut before = is_high();
+    loop {
+        let now = is_high();
+        if change.satisfied(before, now) {
+            return;
+        }
+        before = now;
+        embassy_time::Timer::after_millis(1).await;
+    }
+}

@@ -103,7 +103,7 @@ type Spi0 = ExclusiveDevice<Spi0Bus, Pin<Gpio17, FunctionSioOutput, PullDown>, S
 
 /// The `DelayNs` that [`ExclusiveDevice`] runs for a guest's
 /// `delay-ns` operation inside an SPI transaction: spins for at least that
-/// many system clock cycles (`cortex_m::asm::delay`). It runs outside the
+/// many system clock cycles (`hal::arch::delay`). It runs outside the
 /// critical section, so interrupts (the millisecond tick) keep running; the
 /// longest a guest can ask for (`u32` nanoseconds) is 4.3 s.
 pub struct SpinDelay {
@@ -113,7 +113,7 @@ pub struct SpinDelay {
 impl DelayNs for SpinDelay {
     fn delay_ns(&mut self, ns: u32) {
         let cycles = (u64::from(ns) * u64::from(self.sys_hz)).div_ceil(1_000_000_000);
-        cortex_m::asm::delay(u32::try_from(cycles).unwrap_or(u32::MAX));
+        hal::arch::delay(u32::try_from(cycles).unwrap_or(u32::MAX));
     }
 }
 
@@ -390,15 +390,8 @@ impl WaitInput for Input {
     /// Samples the input every millisecond (the CPU sleeps in between)
     /// until it makes `change`; edges shorter than that can be missed.
     async fn wait_for(&mut self, change: Change) -> Result<(), Infallible> {
-        let mut before = self.is_high()?;
-        loop {
-            let now = self.is_high()?;
-            if change.satisfied(before, now) {
-                return Ok(());
-            }
-            before = now;
-            embassy_time::Timer::after_millis(1).await;
-        }
+        belljar_device::sample_until(change, || self.is_high() == Ok(true)).await;
+        Ok(())
     }
 }
 

@@ -1,4 +1,5 @@
-//! belljar firmware for the Raspberry Pi Pico 2 (RP2350, Cortex-M33 core 0):
+//! belljar firmware for the Raspberry Pi Pico 2 (RP2350 core 0: a Cortex-M33,
+//! or a Hazard3 RISC-V core when built for `riscv32imac-unknown-none-elf`):
 //! runs the guests embedded at build time (`BELLJAR_GUEST`, see build.rs)
 //! (or, built with `BELLJAR_PUBKEY`, the supervisor: signed apps from A/B
 //! slots in the QSPI flash, updates on UART1; see `supervised.rs`)
@@ -42,8 +43,12 @@ use crate::board::PicoBoard;
 use crate::board::{Configured, Gpio};
 use crate::uart::Console;
 
-/// Tells the boot ROM this is a Secure Arm executable.
-#[unsafe(link_section = ".start_block")]
+/// Tells the boot ROM this is a Secure Arm executable, or a RISC-V one
+/// (`ImageDef` takes the architecture from the target). On RISC-V the boot
+/// ROM enters the image at its start, riscv-rt's `_start` (`.init`): the
+/// block follows it (`.init.rust`, memory-riscv.x), in the first 4 KiB.
+#[cfg_attr(target_arch = "arm", unsafe(link_section = ".start_block"))]
+#[cfg_attr(target_arch = "riscv32", unsafe(link_section = ".init.rust"))]
 #[used]
 pub static IMAGE_DEF: hal::block::ImageDef = hal::block::ImageDef::secure_exe();
 
@@ -77,20 +82,28 @@ static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); H
 /// and enabling its coprocessors) runs the executor.
 #[rp235x_hal::entry]
 fn main() -> ! {
+    // cortex-m-rt paints the stack at reset (`paint-stack`); riscv-rt does not.
+    #[cfg(target_arch = "riscv32")]
+    ram::paint_stack();
     belljar_device::executor::run(|spawner| spawner.spawn(firmware(spawner).unwrap()))
 }
 
 #[embassy_executor::task]
 async fn firmware(spawner: Spawner) {
-    let (Some(mut pac), Some(mut core)) =
-        (hal::pac::Peripherals::take(), cortex_m::Peripherals::take())
-    else {
+    let Some(mut pac) = hal::pac::Peripherals::take() else {
+        idle()
+    };
+    #[cfg(target_arch = "arm")]
+    let Some(mut core) = cortex_m::Peripherals::take() else {
         idle()
     };
     // A native stack overflow hits MSPLIM (set by cortex-m-rt) and escalates
     // to HardFault; let the handler run below the limit so it can report it.
     // SAFETY: CCR.STKOFHFNMIGN (bit 10) only relaxes limit checks in HardFault/NMI.
-    unsafe { core.SCB.ccr.modify(|ccr| ccr | 1 << 10) };
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        core.SCB.ccr.modify(|ccr| ccr | 1 << 10)
+    };
 
     let mut watchdog = hal::Watchdog::new(pac.WATCHDOG);
     let Ok(clocks) = hal::clocks::init_clocks_and_plls(
@@ -145,7 +158,10 @@ async fn firmware(spawner: Spawner) {
         };
         uart::link::init(uart1);
     }
+    #[cfg(target_arch = "arm")]
     clock::start(&mut core.SYST, sys_hz);
+    #[cfg(target_arch = "riscv32")]
+    start_mtimer(sys_hz);
     // SAFETY: the only reference to the heap memory, taken once at boot.
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
@@ -214,8 +230,23 @@ fn finish(status: u32) -> ! {
 /// reflash it to run again.
 fn idle() -> ! {
     loop {
-        cortex_m::asm::wfi();
+        hal::arch::wfi();
     }
+}
+
+/// RISC-V: the clock is the SIO's machine timer (`mtime`/`mtimecmp`, shared
+/// by both Hazard3 cores), counting every system clock cycle.
+#[cfg(target_arch = "riscv32")]
+fn start_mtimer(sys_hz: u32) {
+    // SAFETY: the SIO's timer registers; nothing else uses them.
+    let sio = unsafe { &*hal::pac::SIO::PTR };
+    sio.mtime_ctrl()
+        .write(|w| w.en().set_bit().fullspeed().set_bit());
+    clock::start(clock::Mtimer {
+        mtime: sio.mtime().as_ptr() as usize,
+        mtimecmp: sio.mtimecmp().as_ptr() as usize,
+        hz: sys_hz,
+    });
 }
 
 #[panic_handler]
@@ -224,8 +255,9 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     idle()
 }
 
-/// The board's part of the HardFault handler (`belljar_device::fault`):
-/// runs on a fresh stack with the stack limit off.
+/// The board's part of the HardFault handler (`belljar_device::fault`; on
+/// RISC-V, of the exception handler and the fiber guard-word check): runs on
+/// a fresh stack with the stack limit off.
 #[unsafe(no_mangle)]
 extern "C" fn belljar_hard_fault(pc: u32) -> ! {
     belljar_device::fault::print_hard_fault(&mut Console, pc);

@@ -66,15 +66,7 @@ pub struct Console;
 
 impl fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if belljar_device::console_needs_newline() {
-            put(b"\r\n");
-        }
-        for (i, line) in s.split('\n').enumerate() {
-            if i > 0 {
-                put(b"\r\n");
-            }
-            put(line.as_bytes());
-        }
+        belljar_device::write_lines(s, put);
         Ok(())
     }
 }
