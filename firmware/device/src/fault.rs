@@ -139,11 +139,13 @@ fn mpu_guard_hit(cfsr: u32) -> bool {
     }
 }
 
-/// Whether a fiber's guard words were found overwritten (RISC-V only: Arm
-/// stops an overflow in hardware).
+/// Whether a fiber's guard words were found overwritten, after a poll or
+/// (the fault came during one) now (RISC-V only: Arm stops an overflow in
+/// hardware).
 fn overflowed() -> bool {
     #[cfg(not(target_arch = "arm"))]
-    return OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed);
+    return OVERFLOWED.load(core::sync::atomic::Ordering::Relaxed)
+        || crate::stacks::running_guard_broken();
     #[cfg(target_arch = "arm")]
     false
 }

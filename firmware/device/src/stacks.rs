@@ -83,9 +83,24 @@ fn set_limit(bottom: usize) {
 }
 
 /// No stack limit register (RISC-V): the guard words are checked after each
-/// poll.
+/// poll, and by the exception handler if one comes during it (an overflow
+/// that damaged the heap may fault before the poll ends).
 #[cfg(not(target_arch = "arm"))]
-fn set_limit(_bottom: usize) {}
+fn set_limit(bottom: usize) {
+    RUNNING_BOTTOM.store(bottom, Relaxed);
+}
+
+/// RISC-V: the bottom of the fiber stack being polled (0: none).
+#[cfg(not(target_arch = "arm"))]
+static RUNNING_BOTTOM: AtomicUsize = AtomicUsize::new(0);
+
+/// RISC-V: whether the fiber being polled has overwritten its guard words
+/// (the exception handler asks: the fault may be the overflow's doing).
+#[cfg(not(target_arch = "arm"))]
+pub(crate) fn running_guard_broken() -> bool {
+    let bottom = RUNNING_BOTTOM.load(Relaxed);
+    bottom != 0 && guard_broken(bottom)
+}
 
 /// Bytes at the bottom of each fiber stack that must keep their paint
 /// (RISC-V's overflow check; on Armv7-M the MPU guard region lies within them).
@@ -153,8 +168,11 @@ impl<F: Future> Future for Guarded<F> {
         // stack limit or the MPU region stops an overflow as it happens; the
         // MPU region also forbids reading the guard words here.)
         #[cfg(not(target_arch = "arm"))]
-        if this.bottom != 0 && guard_broken(this.bottom) {
-            crate::fault::stack_overflowed();
+        {
+            if this.bottom != 0 && guard_broken(this.bottom) {
+                crate::fault::stack_overflowed();
+            }
+            RUNNING_BOTTOM.store(0, Relaxed);
         }
         crate::ram::guard_main_stack();
         set_current_app(None);
