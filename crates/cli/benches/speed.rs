@@ -260,22 +260,9 @@ struct Stamped {
 }
 
 impl Board for Stamped {
-    type Output = <SimBoard as Board>::Output;
-    type Input = <SimBoard as Board>::Input;
-    type Servo = <SimBoard as Board>::Servo;
-    type Pwm = <SimBoard as Board>::Pwm;
-    type Analog = <SimBoard as Board>::Analog;
-    type I2c = <SimBoard as Board>::I2c;
-    type Spi = <SimBoard as Board>::Spi;
-
-    fn output(&mut self, pin: u32) -> Option<&mut Self::Output> {
-        self.board.output(pin)
-    }
-    fn input(&mut self, pin: u32) -> Option<&mut Self::Input> {
-        self.board.input(pin)
-    }
-    fn servo(&mut self, pin: u32) -> Option<&mut Self::Servo> {
-        self.board.servo(pin)
+    type Peripherals = SimBoard;
+    fn peripherals(&mut self) -> &mut SimBoard {
+        &mut self.board
     }
     fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
         self.board.delay_ms(ms)
@@ -294,24 +281,6 @@ impl Board for Stamped {
     }
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
         self.board.delay_ns(ns)
-    }
-    fn pwm(&mut self, pin: u32) -> Option<&mut Self::Pwm> {
-        self.board.pwm(pin)
-    }
-    fn analog(&mut self, channel: u32) -> Option<&mut Self::Analog> {
-        self.board.analog(channel)
-    }
-    fn i2c_bus(&self, name: &str) -> Option<usize> {
-        self.board.i2c_bus(name)
-    }
-    fn i2c(&mut self, index: usize) -> Option<&mut Self::I2c> {
-        self.board.i2c(index)
-    }
-    fn spi_device(&self, name: &str) -> Option<usize> {
-        self.board.spi_device(name)
-    }
-    fn spi(&mut self, index: usize) -> Option<&mut Self::Spi> {
-        self.board.spi(index)
     }
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
         if let Event::Log { message, .. } = event

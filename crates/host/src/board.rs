@@ -10,23 +10,59 @@ use embedded_hal::spi::SpiDevice;
 pub use crate::peripherals::{AnalogInput, Change, WaitInput};
 pub use crate::platform::Level;
 
-/// What a board provides to one guest. Pins are `embedded-hal` drivers; the
-/// waiting operations (`delay-ms`, `read-byte`) are futures, so the CPU
-/// sleeps (or other apps and firmware tasks run) while a guest waits. The WIT
-/// interfaces are implemented on top of this once, in [`crate::platform`],
-/// for every board.
+/// What a board provides to one guest. Its peripherals are `embedded-hal`
+/// drivers ([`Peripherals`]); the waiting operations (`delay-ms`,
+/// `read-byte`) are futures, so the CPU sleeps (or other apps and firmware
+/// tasks run) while a guest waits. The WIT interfaces are implemented on top
+/// of this once, in [`crate::platform`], for every board.
 ///
 /// When several apps share a board, each gets its own `Board` value (a view
 /// of the shared hardware); who may use which pin is decided by the host
 /// ([`crate::Access`]), not by the board.
 ///
-/// Pins are looked up by the number the guest passes (board GPIO numbers).
-/// `None` means the board has no such pin: the guest traps with a message.
-///
 /// Futures must be `Send` because Wasmtime's async calls are; boards on one
 /// core satisfy that with `Send` wakers and shared state behind a
 /// critical-section mutex.
 pub trait Board: Send + 'static {
+    /// The pins, buses and channels (often the board itself).
+    type Peripherals: Peripherals;
+    fn peripherals(&mut self) -> &mut Self::Peripherals;
+
+    /// `timing.delay-ms`: completes `ms` milliseconds later (a timer on a
+    /// board, virtual time on the simulator).
+    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_;
+    /// Whether the board exposes a UART to apps.
+    fn has_uart(&self) -> bool;
+    /// `uart.read-byte`: completes when a byte arrives. `Err` when the input
+    /// ended or the driver failed (the host then asks [`Board::poll_stop`]).
+    fn read_byte(&mut self) -> impl Future<Output = Result<u8, ()>> + Send + '_;
+    /// `uart.write-byte`.
+    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_;
+    /// Monotonic milliseconds since the board started.
+    fn now_ms(&mut self) -> u64;
+
+    /// `delay.delay-us/ns`: completes at least `ns` nanoseconds later
+    /// (boards round up to their timer's resolution or spin for short waits).
+    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_;
+
+    /// Every host call, with the time it took effect. Boards print these
+    /// (simulator timeline, firmware console) or ignore them.
+    fn event(&mut self, _at_ms: u64, _event: &Event<'_>) {}
+
+    /// Checked after every host call: `Some` ends the guest cleanly (a
+    /// simulator time limit, scripted input that ran out, a supervisor).
+    fn poll_stop(&mut self) -> Option<Stop> {
+        None
+    }
+}
+
+/// A board's pins, buses and channels as one guest sees them, each an
+/// `embedded-hal` driver ([`Absent`] for a kind the board lacks).
+///
+/// Pins are looked up by the number the guest passes (board GPIO numbers),
+/// buses and devices by name. `None` means the board has no such pin: the
+/// guest traps with a message.
+pub trait Peripherals: Send + 'static {
     type Output: OutputPin + Send;
     /// Buttons and digital inputs; `digital.wait-for-*` sleeps on them.
     type Input: InputPin + WaitInput + Send;
@@ -46,24 +82,9 @@ pub trait Board: Send + 'static {
     /// A button input, wired active-low (pressed = low).
     fn input(&mut self, pin: u32) -> Option<&mut Self::Input>;
     /// A 50 Hz PWM channel driving a hobby servo.
-    fn servo(&mut self, pin: u32) -> Option<&mut Self::Servo>;
-    /// `timing.delay-ms`: completes `ms` milliseconds later (a timer on a
-    /// board, virtual time on the simulator).
-    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_;
-    /// Whether the board exposes a UART to apps.
-    fn has_uart(&self) -> bool;
-    /// `uart.read-byte`: completes when a byte arrives. `Err` when the input
-    /// ended or the driver failed (the host then asks [`Board::poll_stop`]).
-    fn read_byte(&mut self) -> impl Future<Output = Result<u8, ()>> + Send + '_;
-    /// `uart.write-byte`.
-    fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_;
-    /// Monotonic milliseconds since the board started.
-    fn now_ms(&mut self) -> u64;
-
-    /// `delay.delay-us/ns`: completes at least `ns` nanoseconds later
-    /// (boards round up to their timer's resolution or spin for short waits).
-    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_;
-
+    fn servo(&mut self, _pin: u32) -> Option<&mut Self::Servo> {
+        None
+    }
     /// A general PWM output on `pin`.
     fn pwm(&mut self, _pin: u32) -> Option<&mut Self::Pwm> {
         None
@@ -76,7 +97,7 @@ pub trait Board: Send + 'static {
     fn i2c_bus(&self, _name: &str) -> Option<usize> {
         None
     }
-    /// I2C bus number `index` (from [`Board::i2c_bus`]).
+    /// I2C bus number `index` (from [`Peripherals::i2c_bus`]).
     fn i2c(&mut self, _index: usize) -> Option<&mut Self::I2c> {
         None
     }
@@ -84,18 +105,8 @@ pub trait Board: Send + 'static {
     fn spi_device(&self, _name: &str) -> Option<usize> {
         None
     }
-    /// SPI device number `index` (from [`Board::spi_device`]).
+    /// SPI device number `index` (from [`Peripherals::spi_device`]).
     fn spi(&mut self, _index: usize) -> Option<&mut Self::Spi> {
-        None
-    }
-
-    /// Every host call, with the time it took effect. Boards print these
-    /// (simulator timeline, firmware console) or ignore them.
-    fn event(&mut self, _at_ms: u64, _event: &Event<'_>) {}
-
-    /// Checked after every host call: `Some` ends the guest cleanly (a
-    /// simulator time limit, scripted input that ran out, a supervisor).
-    fn poll_stop(&mut self) -> Option<Stop> {
         None
     }
 }

@@ -21,6 +21,6 @@ pub mod runtime;
 
 pub use access::{Access, AppId, Claims, Grants, I2cGrant, PinSet};
 pub use belljar_profile as profile;
-pub use board::{Board, Event, Fault, Level, Stop, TimelineLine};
+pub use board::{Board, Event, Fault, Level, Peripherals, Stop, TimelineLine};
 pub use peripherals::{Absent, AnalogInput, Change, WaitInput, next_scripted_change};
 pub use wasmtime;

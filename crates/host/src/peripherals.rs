@@ -25,7 +25,7 @@ use embedded_hal::pwm::SetDutyCycle;
 use embedded_hal::spi::{self as hal_spi, SpiDevice};
 use wasmtime::component::Resource;
 
-use crate::board::{Board, Event, Fault};
+use crate::board::{Board, Event, Fault, Peripherals};
 use crate::platform::Host;
 use crate::platform::bindings::embedded::platform::{analog, buses, delay, digital, pwm};
 use crate::platform::bindings::wasi::i2c::i2c::{self as wasi_i2c, ErrorCode, NoAcknowledgeSource};
@@ -462,7 +462,7 @@ impl<B: Board> Host<B> {
                         Op::Transfer(_) | Op::DelayNs(_) => None,
                     })
                     .collect();
-                match self.board.i2c(index) {
+                match self.board.peripherals().i2c(index) {
                     Some(bus) => bus
                         .transaction(address as u8, &mut hal_ops)
                         .map_err(|e| (i2c_error(hal_i2c::Error::kind(&e)), None)),
@@ -523,7 +523,7 @@ impl<B: Board> Host<B> {
                         Op::DelayNs(ns) => Some(hal_spi::Operation::DelayNs(*ns)),
                     })
                     .collect();
-                match self.board.spi(index) {
+                match self.board.peripherals().spi(index) {
                     Some(device) => device
                         .transaction(&mut hal_ops)
                         .map_err(|e| (spi_error(hal_spi::Error::kind(&e)), None)),
@@ -567,7 +567,7 @@ impl<B: Board> Host<B> {
     async fn wait(&mut self, pin: u32, change: Change) -> wasmtime::Result<()> {
         let fault = match self.access.input("digital", pin) {
             Err(fault) => Some(fault),
-            Ok(()) => match self.board.input(pin) {
+            Ok(()) => match self.board.peripherals().input(pin) {
                 None => Some(Fault::NoSuchPin {
                     interface: "digital",
                     pin,
@@ -597,7 +597,7 @@ impl<B: Board> buses::Host for Host<B> {
         if let Err(fault) = granted {
             return self.finish(Err(fault));
         }
-        let result = match self.board.i2c_bus(&name) {
+        let result = match self.board.peripherals().i2c_bus(&name) {
             None => Err("no such bus on this board"),
             Some(index) => match self.handles.open(Kind::I2c, index, name.clone()) {
                 Ok(rep) => Ok(rep),
@@ -700,7 +700,7 @@ impl<B: Board> wasi_spi::Host for Host<B> {
         if let Err(fault) = granted {
             return self.finish(Err(fault));
         }
-        let result = match self.board.spi_device(&name) {
+        let result = match self.board.peripherals().spi_device(&name) {
             None => Err("no such device on this board"),
             Some(index) => match self.handles.open(Kind::Spi, index, name.clone()) {
                 Ok(rep) => Ok(rep),
@@ -780,10 +780,14 @@ impl<B: Board> digital::Host for Host<B> {
     fn is_high(&mut self, pin: u32) -> wasmtime::Result<bool> {
         let result = (|| {
             self.access.input("digital", pin)?;
-            let input = self.board.input(pin).ok_or(Fault::NoSuchPin {
-                interface: "digital",
-                pin,
-            })?;
+            let input = self
+                .board
+                .peripherals()
+                .input(pin)
+                .ok_or(Fault::NoSuchPin {
+                    interface: "digital",
+                    pin,
+                })?;
             let high = input.is_high().map_err(|_| Fault::Driver {
                 interface: "digital",
                 pin: Some(pin),
@@ -809,20 +813,26 @@ impl<B: Board> digital::Host for Host<B> {
 }
 
 impl<B: Board> Host<B> {
-    fn pwm_pin(&mut self, pin: u32) -> Result<&mut B::Pwm, Fault> {
+    fn pwm_pin(&mut self, pin: u32) -> Result<&mut <B::Peripherals as Peripherals>::Pwm, Fault> {
         self.access.output("pwm", pin)?;
-        self.board.pwm(pin).ok_or(Fault::NoSuchPin {
+        self.board.peripherals().pwm(pin).ok_or(Fault::NoSuchPin {
             interface: "pwm",
             pin,
         })
     }
 
-    fn analog_channel(&mut self, channel: u32) -> Result<&mut B::Analog, Fault> {
+    fn analog_channel(
+        &mut self,
+        channel: u32,
+    ) -> Result<&mut <B::Peripherals as Peripherals>::Analog, Fault> {
         self.access.analog(channel)?;
-        self.board.analog(channel).ok_or(Fault::NoSuchPin {
-            interface: "analog",
-            pin: channel,
-        })
+        self.board
+            .peripherals()
+            .analog(channel)
+            .ok_or(Fault::NoSuchPin {
+                interface: "analog",
+                pin: channel,
+            })
     }
 }
 

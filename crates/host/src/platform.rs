@@ -7,7 +7,7 @@ use embedded_hal::pwm::SetDutyCycle;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::access::Access;
-use crate::board::{Board, Event, Fault};
+use crate::board::{Board, Event, Fault, Peripherals};
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -110,9 +110,14 @@ impl<B: Board> Host<B> {
         }
     }
 
-    fn output(&mut self, interface: &'static str, pin: u32) -> Result<&mut B::Output, Fault> {
+    fn output(
+        &mut self,
+        interface: &'static str,
+        pin: u32,
+    ) -> Result<&mut <B::Peripherals as Peripherals>::Output, Fault> {
         self.access.output(interface, pin)?;
         self.board
+            .peripherals()
             .output(pin)
             .ok_or(Fault::NoSuchPin { interface, pin })
     }
@@ -196,10 +201,14 @@ impl<B: Board> button::Host for Host<B> {
     fn is_pressed(&mut self, pin: u32) -> wasmtime::Result<bool> {
         let result = (|| {
             self.access.input("button", pin)?;
-            let input = self.board.input(pin).ok_or(Fault::NoSuchPin {
-                interface: "button",
-                pin,
-            })?;
+            let input = self
+                .board
+                .peripherals()
+                .input(pin)
+                .ok_or(Fault::NoSuchPin {
+                    interface: "button",
+                    pin,
+                })?;
             let pressed = input.is_low().map_err(|_| Fault::Driver {
                 interface: "button",
                 pin: Some(pin),
@@ -252,10 +261,14 @@ impl<B: Board> servo::Host for Host<B> {
             if angle > 180 {
                 return Err(Fault::AngleOutOfRange { pin, angle });
             }
-            let servo = self.board.servo(pin).ok_or(Fault::NoSuchPin {
-                interface: "servo",
-                pin,
-            })?;
+            let servo = self
+                .board
+                .peripherals()
+                .servo(pin)
+                .ok_or(Fault::NoSuchPin {
+                    interface: "servo",
+                    pin,
+                })?;
             servo
                 .set_duty_cycle_fraction(servo_pulse_us(angle) as u16, SERVO_PERIOD_US as u16)
                 .map_err(|_| Fault::Driver {

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use belljar_host::runtime::{Exit, Limits};
 use belljar_host::{
-    Access, AnalogInput, Board, Change, Claims, Event, Stop, TimelineLine, WaitInput,
+    Access, AnalogInput, Board, Change, Claims, Event, Peripherals, Stop, TimelineLine, WaitInput,
 };
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
@@ -918,7 +918,7 @@ impl SimBoard {
     }
 }
 
-impl Board for SimBoard {
+impl Peripherals for SimBoard {
     type Output = SimPin;
     type Input = SimPin;
     type Servo = SimPin;
@@ -927,6 +927,15 @@ impl Board for SimBoard {
     type I2c = SimI2c;
     type Spi = SimSpi;
 
+    fn output(&mut self, pin: u32) -> Option<&mut SimPin> {
+        self.pin(pin)
+    }
+    fn input(&mut self, pin: u32) -> Option<&mut SimPin> {
+        self.pin(pin)
+    }
+    fn servo(&mut self, pin: u32) -> Option<&mut SimPin> {
+        self.pin(pin)
+    }
     fn pwm(&mut self, pin: u32) -> Option<&mut SimPin> {
         self.pin(pin)
     }
@@ -945,21 +954,18 @@ impl Board for SimBoard {
     fn spi(&mut self, index: usize) -> Option<&mut SimSpi> {
         self.spi.get_mut(index)
     }
+}
+
+impl Board for SimBoard {
+    type Peripherals = Self;
+    fn peripherals(&mut self) -> &mut Self {
+        self
+    }
 
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
         let mut sleep = Sleep::new(self.world.clone(), ns);
         sleep.to_limit = true;
         sleep
-    }
-
-    fn output(&mut self, pin: u32) -> Option<&mut SimPin> {
-        self.pin(pin)
-    }
-    fn input(&mut self, pin: u32) -> Option<&mut SimPin> {
-        self.pin(pin)
-    }
-    fn servo(&mut self, pin: u32) -> Option<&mut SimPin> {
-        self.pin(pin)
     }
 
     /// Ends when the millisecond clock has advanced by `ms`, as on the

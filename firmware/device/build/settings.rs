@@ -63,7 +63,7 @@ pub fn memory_x_from(file: &str) {
 
 /// The settings as Rust constants: `GUESTS`, `HEARTBEAT_MS`, `FIBER_STACK`, `FOR_MS`,
 /// `UART_IDLE_MS`, `WATCHDOG_FUEL`, `TOTAL_FUEL`, `WASM_STACK`, `HEAP`,
-/// `COPY_ARTIFACT`, `TRACE` and `PRESSES` (`belljar_device::Press`es).
+/// `COPY_ARTIFACT`, `TRACE`, `RULES` and `PRESSES` (`belljar_device::Press`es).
 pub fn rust_source() -> String {
     let mut s = String::new();
     // One or more guests, comma-separated; each runs as its own app.
@@ -170,6 +170,14 @@ pub fn rust_source() -> String {
          \x20   run.fp_probe = FP_PROBE;\n\
          \x20   run\n\
          }\n",
+    );
+    s.push_str(
+        "/// The rules the apps' board views follow (`belljar_device::board`).\n\
+         pub const RULES: belljar_device::board::Rules = belljar_device::board::Rules {\n\
+         \x20   limits: belljar_device::RunLimits { for_ms: FOR_MS, uart_idle_ms: UART_IDLE_MS },\n\
+         \x20   trace: TRACE,\n\
+         \x20   fp_probe: FP_PROBE,\n\
+         };\n",
     );
     s.push_str("pub const PRESSES: &[belljar_device::Press] = &[\n");
     if let Some(script) = var("BELLJAR_PRESS") {

@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+pub mod board;
 pub mod clock;
 pub mod executor;
 pub mod fault;
@@ -80,6 +81,8 @@ pub struct Settings {
     /// A monotonic instruction (or cycle) counter of the board, if it has
     /// one: [`Report::counts`] then says what each step cost.
     pub counter: Option<fn() -> u64>,
+    /// What the counter counts, printed after the `counts:` line.
+    pub counter_note: &'static str,
     /// Native stack of each running guest (a fiber: the Pulley interpreter
     /// and the host functions it calls run on it), bytes, from the heap.
     pub fiber_stack: usize,
@@ -103,6 +106,7 @@ impl Default for Settings {
             max_wasm_stack: DEFAULT_WASM_STACK,
             copy_artifact: false,
             counter: None,
+            counter_note: "",
             fiber_stack: DEFAULT_FIBER_STACK,
             time_limit_ms: None,
             board_start_ms: 0,
@@ -571,16 +575,26 @@ pub fn kind_name(kind: &TrapKind) -> &'static str {
 }
 
 /// The first console line of every board (`belljar <board>: <guest> (<n>
-/// bytes)[, <guest> (<n> bytes)...], heap .., RAM ..<extra>`); when no guest
-/// was embedded it also says how to embed one and returns `false`.
+/// bytes)[, <guest> (<n> bytes)...], heap .., RAM ..<extra>`, or `belljar
+/// <board>: supervisor, heap ...` when `guests` is `None`: supervisor mode);
+/// when no guest was embedded it also says how to embed one and returns
+/// `false`.
 pub fn announce(
     console: &mut impl Write,
     board: &str,
-    guests: &[Guest],
+    guests: Option<&[Guest]>,
     heap_size: usize,
     extra: impl fmt::Display,
 ) -> bool {
     let _ = write!(console, "belljar {board}: ");
+    let Some(guests) = guests else {
+        let _ = writeln!(
+            console,
+            "supervisor, heap {heap_size} bytes, RAM {} bytes{extra}",
+            ram::total()
+        );
+        return true;
+    };
     if guests.is_empty() {
         let _ = write!(console, "no guest (0 bytes)");
     }
@@ -602,6 +616,40 @@ pub fn announce(
         return false;
     }
     true
+}
+
+/// Runs the guests embedded at build time side by side, each on its own
+/// [`board::DeviceBoard`] over a fresh `hardware()` view (named after the
+/// guest when there are several), prints what they kept of the heap and,
+/// with a board counter, what each boot step cost; returns the exit status
+/// ([`Outcome::status`]).
+pub async fn run_embedded<H: board::Hardware>(
+    guests: &'static [Guest],
+    rules: board::Rules,
+    mut hardware: impl FnMut() -> H,
+    console: &mut impl Write,
+    run: Settings,
+) -> u32 {
+    let several = guests.len() > 1;
+    let report = run_guests(
+        guests,
+        |i| board::DeviceBoard::new(several.then_some(guests[i].name), hardware(), rules),
+        console,
+        run,
+    )
+    .await;
+    let _ = writeln!(console, "{}", report.heap);
+    if let Some(counts) = report.counts {
+        let _ = writeln!(console, "{counts}{}", run.counter_note);
+    }
+    report.outcome.status()
+}
+
+/// The firmware's last lines: the memory figures and the exit status (the
+/// board then ends QEMU or idles).
+pub fn print_end(console: &mut impl Write, status: u32) {
+    let _ = writeln!(console, "{}", ram::MemoryLine);
+    let _ = writeln!(console, "belljar: exit status {status}");
 }
 
 /// Prints a line on a board's console.

@@ -13,24 +13,22 @@
 //! not wired on this board yet (the guest traps: "not available").
 //!
 //! The pins are configured once at boot into a static [`Gpio`] behind a
-//! critical-section mutex; each app gets its own [`NrfBoard`] view (the
-//! host decides which app owns which pin).
+//! critical-section mutex; each app gets its own [`Nrf`] view (in a
+//! `belljar_device::board::DeviceBoard`; the host decides which app owns
+//! which pin).
 
 use core::cell::RefCell;
 use core::convert::Infallible;
-use core::fmt::Write as _;
-use core::future::Future;
 
-use belljar_device::RunLimits;
-use belljar_device::belljar_host::{Absent, Board, Change, Event, Stop, TimelineLine, WaitInput};
-use belljar_device::clock::board_ms;
+use belljar_device::belljar_host::Peripherals;
+use belljar_device::belljar_host::{Absent, Change, WaitInput};
+use belljar_device::board::Hardware;
 use critical_section::Mutex;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use nrf52840_hal::gpio::{Input, Level, Output, Pin, PullUp, PushPull, p0};
 use nrf52840_hal::uarte;
 
-use crate::settings;
-use crate::uart::{self, Console};
+use crate::uart;
 
 /// Guest pin numbers of LED1..LED4 and Button 1, Button 2.
 const LED_PINS: [u32; 4] = [25, 20, 21, 22];
@@ -122,33 +120,22 @@ impl WaitInput for Button {
     }
 }
 
-const LIMITS: RunLimits = RunLimits {
-    for_ms: settings::FOR_MS,
-    uart_idle_ms: settings::UART_IDLE_MS,
-};
-
-/// One app's view of the board.
-pub struct NrfBoard {
-    /// Prefix of this app's console lines when several apps run.
-    name: Option<&'static str>,
+/// One app's view of the board's hardware.
+pub struct Nrf {
     leds: [Led; 4],
     buttons: [Button; 2],
-    /// Why the last UART read gave up, for `Board::poll_stop`.
-    stop: Option<Stop>,
 }
 
-impl NrfBoard {
-    pub fn new(name: Option<&'static str>) -> Self {
-        NrfBoard {
-            name,
+impl Nrf {
+    pub fn new() -> Self {
+        Nrf {
             leds: core::array::from_fn(Led),
             buttons: core::array::from_fn(Button),
-            stop: None,
         }
     }
 }
 
-impl Board for NrfBoard {
+impl Peripherals for Nrf {
     type Output = Led;
     type Input = Button;
     type Servo = Absent;
@@ -165,57 +152,15 @@ impl Board for NrfBoard {
         let i = BUTTON_PINS.iter().position(|&p| p == pin)?;
         Some(&mut self.buttons[i])
     }
-    fn servo(&mut self, _pin: u32) -> Option<&mut Absent> {
-        None
-    }
+}
 
-    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
-        LIMITS.delay_ns(ns)
-    }
+impl Hardware for Nrf {
+    type Console = uart::Console;
 
-    /// Ends when the millisecond clock has advanced by `ms`, cut short at
-    /// the time limit.
-    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        LIMITS.delay(ms)
+    fn try_read() -> Option<u8> {
+        uart::try_read()
     }
-
-    fn has_uart(&self) -> bool {
-        true
-    }
-
-    /// Waits for a byte on UARTE0 until the time limit, or until no input
-    /// came for `BELLJAR_UART_IDLE_MS`.
-    async fn read_byte(&mut self) -> Result<u8, ()> {
-        LIMITS
-            .read_byte(uart::try_read, board_ms)
-            .await
-            .map_err(|stop| self.stop = Some(stop))
-    }
-
-    async fn write_byte(&mut self, byte: u8) -> Result<(), ()> {
-        belljar_device::write_when_room(byte, uart::try_write_guest_byte).await;
-        Ok(())
-    }
-
-    fn now_ms(&mut self) -> u64 {
-        board_ms()
-    }
-
-    fn event(&mut self, at_ms: u64, event: &Event<'_>) {
-        if settings::TRACE {
-            let line = TimelineLine {
-                at_ms,
-                source: self.name,
-                event,
-            };
-            let _ = writeln!(Console, "{line}");
-        }
-    }
-
-    fn poll_stop(&mut self) -> Option<Stop> {
-        if let Some(stop) = self.stop.take() {
-            return Some(stop);
-        }
-        LIMITS.time_limit(board_ms())
+    fn try_write(byte: u8) -> bool {
+        uart::try_write_guest_byte(byte)
     }
 }

@@ -19,18 +19,18 @@ mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
 }
 
-use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::{clock, ram};
+use belljar_device::clock;
 use embassy_executor::Spawner;
 use nrf52840_hal as hal;
 
 use hal::uarte::{Baudrate, Parity, Uarte};
 
-use crate::board::{Gpio, NrfBoard};
+use crate::board::{Gpio, Nrf};
 use crate::uart::{Console, TX_CHUNK};
+use belljar_device::board::Hardware as _;
 
 /// The CPU clock (HFCLK, from the 32 MHz crystal once started).
 const CPU_HZ: u32 = 64_000_000;
@@ -84,7 +84,13 @@ async fn firmware(spawner: Spawner) {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    if !belljar_device::announce(&mut console, "nrf52840", settings::GUESTS, HEAP_SIZE, "") {
+    if !belljar_device::announce(
+        &mut console,
+        "nrf52840",
+        Some(settings::GUESTS),
+        HEAP_SIZE,
+        "",
+    ) {
         finish(1);
     }
 
@@ -93,29 +99,22 @@ async fn firmware(spawner: Spawner) {
         settings::FOR_MS,
         settings::HEARTBEAT_MS,
         spawner,
-        print_line,
+        Nrf::print,
     );
-    let several = settings::GUESTS.len() > 1;
-    let report = belljar_device::run_guests(
+    let status = belljar_device::run_embedded(
         settings::GUESTS,
-        |i| NrfBoard::new(several.then_some(settings::GUESTS[i].name)),
+        settings::RULES,
+        Nrf::new,
         &mut console,
         run,
     )
     .await;
-    let _ = writeln!(console, "{}", report.heap);
-    finish(report.outcome.status())
-}
-
-/// A line on the console (for firmware tasks).
-fn print_line(line: &dyn core::fmt::Display) {
-    let _ = writeln!(Console, "{line}");
+    finish(status)
 }
 
 /// Prints the memory figures and the final line, then idles.
 fn finish(status: u32) -> ! {
-    let _ = writeln!(Console, "{}", ram::MemoryLine);
-    let _ = writeln!(Console, "belljar: exit status {status}");
+    belljar_device::print_end(&mut Console, status);
     idle()
 }
 

@@ -23,17 +23,15 @@ mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
 }
 
-use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::ram;
 use cortex_m_rt::entry;
 use embassy_executor::Spawner;
 
-#[cfg(not(belljar_supervisor))]
-use crate::board::Mps2Board;
+use crate::board::Mps2;
 use crate::uart::Console;
+use belljar_device::board::Hardware as _;
 use belljar_device::clock;
 
 /// Processor clock of the AN505 image (QEMU's mps2-tz: 20 MHz).
@@ -68,29 +66,19 @@ async fn firmware(spawner: Spawner) {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    if settings::PUBKEY.is_some() {
-        let _ = writeln!(
-            console,
-            "belljar qemu-mps2-an505: supervisor, heap {HEAP_SIZE} bytes, RAM {} bytes",
-            ram::total()
-        );
-    } else if !belljar_device::announce(
-        &mut console,
-        "qemu-mps2-an505",
-        settings::GUESTS,
-        HEAP_SIZE,
-        "",
-    ) {
+    let guests = settings::PUBKEY.is_none().then_some(settings::GUESTS);
+    if !belljar_device::announce(&mut console, "qemu-mps2-an505", guests, HEAP_SIZE, "") {
         finish(1);
     }
 
     let mut run = settings::run_settings();
     run.counter = Some(clock::now_ns);
+    run.counter_note = " (instructions under -icount shift=0)";
     run.start_board(
         settings::FOR_MS,
         settings::HEARTBEAT_MS,
         spawner,
-        print_line,
+        Mps2::print,
     );
 
     // Supervisor mode (`BELLJAR_PUBKEY`): apps from flash slots, updates on
@@ -98,35 +86,21 @@ async fn firmware(spawner: Spawner) {
     #[cfg(belljar_supervisor)]
     supervised::run(&run, &mut console).await;
     #[cfg(not(belljar_supervisor))]
-    run_embedded_guests(run, &mut console).await;
-}
-
-/// The guests embedded at build time (`BELLJAR_GUEST`), side by side.
-#[cfg(not(belljar_supervisor))]
-async fn run_embedded_guests(run: belljar_device::Settings, console: &mut Console) -> ! {
-    let several = settings::GUESTS.len() > 1;
-    let report = belljar_device::run_guests(
-        settings::GUESTS,
-        |i| Mps2Board::new(several.then_some(settings::GUESTS[i].name)),
-        console,
-        run,
-    )
-    .await;
-    let _ = writeln!(console, "{}", report.heap);
-    if let Some(counts) = report.counts {
-        let _ = writeln!(console, "{counts} (instructions under -icount shift=0)");
+    {
+        let status = belljar_device::run_embedded(
+            settings::GUESTS,
+            settings::RULES,
+            Mps2::new,
+            &mut console,
+            run,
+        )
+        .await;
+        finish(status)
     }
-    finish(report.outcome.status())
-}
-
-/// A line on the console (for firmware tasks).
-fn print_line(line: &dyn core::fmt::Display) {
-    let _ = writeln!(Console, "{line}");
 }
 
 /// Prints the memory figures and the final line, then ends QEMU.
 pub(crate) fn finish(status: u32) -> ! {
-    let _ = writeln!(Console, "{}", ram::MemoryLine);
-    let _ = writeln!(Console, "belljar: exit status {status}");
+    belljar_device::print_end(&mut Console, status);
     exit::exit(status)
 }

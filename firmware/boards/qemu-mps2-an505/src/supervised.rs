@@ -9,9 +9,11 @@ use core::fmt::Write as _;
 use belljar_device::belljar_update::sim_flash::SimFlash;
 use belljar_device::supervised::LinkPlatform;
 
-use crate::board::Mps2Board;
+use belljar_device::board::{DeviceBoard, Hardware as _};
+
+use crate::board::Mps2;
 use crate::uart::Console;
-use crate::{finish, print_line, settings, uart};
+use crate::{finish, settings, uart};
 
 /// Sectors (4 KiB) of the emulated NOR flash in supervisor mode: 2 for the
 /// boot state, 2 x 31 for the app slots (124 KiB each).
@@ -27,10 +29,10 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         FLASH_SECTORS * 4
     );
     let platform = LinkPlatform {
-        board: || Mps2Board::new(None),
+        board: || DeviceBoard::new(None, Mps2::new(), settings::RULES),
         link_read: uart::link_read,
         link_write: uart::link_write,
-        print: print_line,
+        print: Mps2::print,
     };
     belljar_device::supervised::run(
         platform,

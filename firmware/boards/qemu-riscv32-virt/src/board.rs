@@ -4,47 +4,34 @@
 //! and PWM duty cycles), with embassy-time delays and UART0. `wasi:i2c`,
 //! `wasi:spi` and `analog` find no bus, device or channel here (the
 //! simulator and the mps2-an505 board have them). Each app gets its own
-//! `VirtBoard` view; the host decides who owns which pin.
+//! `Virt` view (in a `belljar_device::board::DeviceBoard`); the host
+//! decides who owns which pin.
 
-use core::fmt::Write as _;
-use core::future::Future;
-
-use belljar_device::RunLimits;
-use belljar_device::belljar_host::{Absent, Board, Event, Stop, TimelineLine};
-use belljar_device::clock::board_ms;
+use belljar_device::belljar_host::Peripherals;
+use belljar_device::belljar_host::{Absent, Stop};
+use belljar_device::board::Hardware;
 use belljar_device::pins::{Button, Output, Pins, Recorded};
 
 use crate::settings;
 use crate::uart;
 
-/// The time limit and the UART idle limit (build-time settings).
-const LIMITS: RunLimits = RunLimits {
-    for_ms: settings::FOR_MS,
-    uart_idle_ms: settings::UART_IDLE_MS,
-};
-
 /// The virt machine has nothing to drive: levels are only recorded.
 fn drive(_pin: u32, _high: bool) {}
 
-/// One app's view of the board.
-pub struct VirtBoard {
-    /// Prefix of this app's console lines when several apps run.
-    name: Option<&'static str>,
+/// One app's view of the board's hardware.
+pub struct Virt {
     pins: Pins,
-    stop: Option<Stop>,
 }
 
-impl VirtBoard {
-    pub fn new(name: Option<&'static str>) -> Self {
-        VirtBoard {
-            name,
-            pins: Pins::new(settings::PRESSES, LIMITS, drive),
-            stop: None,
+impl Virt {
+    pub fn new() -> Self {
+        Virt {
+            pins: Pins::new(settings::PRESSES, settings::RULES.limits, drive),
         }
     }
 }
 
-impl Board for VirtBoard {
+impl Peripherals for Virt {
     type Output = Output;
     type Input = Button;
     type Servo = Recorded;
@@ -65,58 +52,18 @@ impl Board for VirtBoard {
     fn pwm(&mut self, pin: u32) -> Option<&mut Recorded> {
         self.pins.pwm(pin)
     }
+}
 
-    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
-        LIMITS.delay_ns(ns)
+impl Hardware for Virt {
+    type Console = uart::Console;
+
+    fn try_read() -> Option<u8> {
+        uart::try_read()
     }
-
-    /// Ends when the millisecond clock has advanced by `ms`, cut short at
-    /// the time limit.
-    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        LIMITS.delay(ms)
+    fn try_write(byte: u8) -> bool {
+        uart::try_write_guest_byte(byte)
     }
-
-    fn has_uart(&self) -> bool {
-        true
-    }
-
-    /// Waits for a byte on UART0 until the time limit, or until no input
-    /// came for `BELLJAR_UART_IDLE_MS`.
-    async fn read_byte(&mut self) -> Result<u8, ()> {
-        LIMITS
-            .read_byte(uart::try_read, board_ms)
-            .await
-            .map_err(|stop| self.stop = Some(stop))
-    }
-
-    /// Waits for room in the transmitter (other tasks run meanwhile).
-    async fn write_byte(&mut self, byte: u8) -> Result<(), ()> {
-        belljar_device::write_when_room(byte, uart::try_write_guest_byte).await;
-        Ok(())
-    }
-
-    fn now_ms(&mut self) -> u64 {
-        board_ms()
-    }
-
-    fn event(&mut self, at_ms: u64, event: &Event<'_>) {
-        if settings::TRACE {
-            let line = TimelineLine {
-                at_ms,
-                source: self.name,
-                event,
-            };
-            let _ = writeln!(uart::Console, "{line}");
-        }
-    }
-
-    fn poll_stop(&mut self) -> Option<Stop> {
-        if let Some(stop) = self.stop.take() {
-            return Some(stop);
-        }
-        if let Some(stop) = self.pins.take_stop() {
-            return Some(stop);
-        }
-        LIMITS.time_limit(board_ms())
+    fn take_stop(&mut self) -> Option<Stop> {
+        self.pins.take_stop()
     }
 }

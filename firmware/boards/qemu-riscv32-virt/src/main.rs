@@ -25,7 +25,6 @@ mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
 }
 
-use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
@@ -33,9 +32,9 @@ use belljar_device::clock::{self, Mtimer};
 use belljar_device::ram;
 use embassy_executor::Spawner;
 
-#[cfg(not(belljar_supervisor))]
-use crate::board::VirtBoard;
+use crate::board::Virt;
 use crate::uart::Console;
+use belljar_device::board::Hardware as _;
 
 /// The virt machine's CLINT: this hart's `mtimecmp` and `mtime`, counting
 /// at the device tree's timebase-frequency (10 MHz).
@@ -69,29 +68,20 @@ async fn firmware(spawner: Spawner) {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    if settings::PUBKEY.is_some() {
-        let _ = writeln!(
-            console,
-            "belljar qemu-riscv32-virt: supervisor, heap {HEAP_SIZE} bytes, RAM {} bytes",
-            ram::total()
-        );
-    } else if !belljar_device::announce(
-        &mut console,
-        "qemu-riscv32-virt",
-        settings::GUESTS,
-        HEAP_SIZE,
-        "",
-    ) {
+    let guests = settings::PUBKEY.is_none().then_some(settings::GUESTS);
+    if !belljar_device::announce(&mut console, "qemu-riscv32-virt", guests, HEAP_SIZE, "") {
         finish(1);
     }
 
     let mut run = settings::run_settings();
     run.counter = Some(clock::now_ns);
+    run.counter_note =
+        " (instructions under -icount shift=0, at the timer's 100-instruction resolution)";
     run.start_board(
         settings::FOR_MS,
         settings::HEARTBEAT_MS,
         spawner,
-        print_line,
+        Virt::print,
     );
 
     // Supervisor mode (`BELLJAR_PUBKEY`): apps from flash slots, updates on
@@ -99,38 +89,21 @@ async fn firmware(spawner: Spawner) {
     #[cfg(belljar_supervisor)]
     supervised::run(&run, &mut console).await;
     #[cfg(not(belljar_supervisor))]
-    run_embedded_guests(run, &mut console).await;
-}
-
-/// The guests embedded at build time (`BELLJAR_GUEST`), side by side.
-#[cfg(not(belljar_supervisor))]
-async fn run_embedded_guests(run: belljar_device::Settings, console: &mut Console) -> ! {
-    let several = settings::GUESTS.len() > 1;
-    let report = belljar_device::run_guests(
-        settings::GUESTS,
-        |i| VirtBoard::new(several.then_some(settings::GUESTS[i].name)),
-        console,
-        run,
-    )
-    .await;
-    let _ = writeln!(console, "{}", report.heap);
-    if let Some(counts) = report.counts {
-        let _ = writeln!(
-            console,
-            "{counts} (instructions under -icount shift=0, at the timer's 100-instruction resolution)"
-        );
+    {
+        let status = belljar_device::run_embedded(
+            settings::GUESTS,
+            settings::RULES,
+            Virt::new,
+            &mut console,
+            run,
+        )
+        .await;
+        finish(status)
     }
-    finish(report.outcome.status())
-}
-
-/// A line on the console (for firmware tasks).
-fn print_line(line: &dyn core::fmt::Display) {
-    let _ = writeln!(Console, "{line}");
 }
 
 /// Prints the memory figures and the final line, then ends QEMU.
 pub(crate) fn finish(status: u32) -> ! {
-    let _ = writeln!(Console, "{}", ram::MemoryLine);
-    let _ = writeln!(Console, "belljar: exit status {status}");
+    belljar_device::print_end(&mut Console, status);
     exit::exit(status)
 }

@@ -9,7 +9,9 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use belljar_device::belljar_update::sim_flash::SimFlash;
 use belljar_device::supervised::LinkPlatform;
 
-use crate::board::VirtBoard;
+use belljar_device::board::{DeviceBoard, Hardware as _};
+
+use crate::board::Virt;
 use crate::uart::Console;
 use crate::{finish, pci, settings, uart};
 
@@ -42,12 +44,10 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         FLASH_SECTORS * 4
     );
     let platform = LinkPlatform {
-        board: || VirtBoard::new(None),
+        board: || DeviceBoard::new(None, Virt::new(), settings::RULES),
         link_read: |buf| uart::link_read(LINK.load(Relaxed), buf),
         link_write: |bytes| uart::link_write(LINK.load(Relaxed), bytes),
-        print: |line| {
-            let _ = writeln!(Console, "{line}");
-        },
+        print: Virt::print,
     };
     belljar_device::supervised::run(
         platform,

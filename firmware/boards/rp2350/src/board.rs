@@ -17,7 +17,8 @@
 //! and 29 drive or sense the board's own power circuitry and are not offered.
 //!
 //! The peripherals are configured once at boot into a static [`Gpio`] behind
-//! a critical-section mutex; each app gets its own [`PicoBoard`] view whose
+//! a critical-section mutex; each app gets its own [`Pico`] view (in a
+//! `belljar_device::board::DeviceBoard`) whose
 //! handles lock it for each access (the host decides which app owns which
 //! pin, bus and channel). An I2C or SPI transaction can take milliseconds (a
 //! 1024-byte read at 100 kHz: about 93 ms) while a critical section must stay
@@ -29,14 +30,10 @@
 
 use core::cell::RefCell;
 use core::convert::Infallible;
-use core::fmt::Write as _;
-use core::future::Future;
 
-use belljar_device::RunLimits;
-use belljar_device::belljar_host::{
-    AnalogInput, Board, Change, Event, Stop, TimelineLine, WaitInput,
-};
-use belljar_device::clock::board_ms;
+use belljar_device::belljar_host::Peripherals;
+use belljar_device::belljar_host::{AnalogInput, Change, WaitInput};
+use belljar_device::board::Hardware;
 use critical_section::Mutex;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin, PinState};
@@ -56,8 +53,7 @@ use hal::gpio::{
 use hal::pac;
 use hal::pwm::{self, FreeRunning, ValidPwmOutputPin};
 
-use crate::settings;
-use crate::uart::{self, Console};
+use crate::uart;
 
 /// GPIO numbers 0..=29.
 const PINS: usize = 30;
@@ -223,7 +219,7 @@ pub struct Configured {
 }
 
 /// What [`Gpio::configure`] takes over.
-pub struct Peripherals {
+pub struct Parts {
     pub pins: hal::gpio::Pins,
     pub pwm: pwm::Slices,
     pub i2c0: pac::I2C0,
@@ -237,7 +233,7 @@ impl Gpio {
     /// in supervisor mode GPIO20/GPIO21 for UART1, the update link).
     /// `sys_hz` clocks the PWM slices and I2C, `peri_hz` SPI.
     pub fn configure(
-        p: Peripherals,
+        p: Parts,
         resets: &mut pac::RESETS,
         sys_hz: u32,
         peri_hz: u32,
@@ -502,16 +498,8 @@ impl hal_spi::SpiDevice for SpiBus {
     }
 }
 
-/// The time limit and the UART idle limit (build-time settings).
-const LIMITS: RunLimits = RunLimits {
-    for_ms: settings::FOR_MS,
-    uart_idle_ms: settings::UART_IDLE_MS,
-};
-
-/// One app's view of the board.
-pub struct PicoBoard {
-    /// Prefix of this app's console lines when several apps run.
-    name: Option<&'static str>,
+/// One app's view of the board's hardware.
+pub struct Pico {
     outputs: [Option<Output>; PINS],
     inputs: [Option<Input>; PINS],
     /// GPIO6, GPIO7.
@@ -522,13 +510,11 @@ pub struct PicoBoard {
     analogs: [Option<Analog>; 4],
     i2c0: I2cBus,
     spi0: SpiBus,
-    /// Why the last UART read gave up, for `Board::poll_stop`.
-    stop: Option<Stop>,
 }
 
-impl PicoBoard {
+impl Pico {
     /// A view with a handle on every pin and channel [`init`] configured.
-    pub fn new(name: Option<&'static str>) -> Self {
+    pub fn new() -> Self {
         let (outputs, inputs, analogs) = with_gpio(|g| {
             let a = &g.analogs;
             let present = [
@@ -553,8 +539,7 @@ impl PicoBoard {
             [const { None }; PINS],
             [const { None }; 4],
         ));
-        PicoBoard {
-            name,
+        Pico {
             outputs,
             inputs,
             servos: [Pwm { pin: 6 }, Pwm { pin: 7 }],
@@ -562,7 +547,6 @@ impl PicoBoard {
             analogs,
             i2c0: I2cBus,
             spi0: SpiBus,
-            stop: None,
         }
     }
 }
@@ -571,7 +555,7 @@ fn index(pin: u32) -> Option<usize> {
     usize::try_from(pin).ok().filter(|&i| i < PINS)
 }
 
-impl Board for PicoBoard {
+impl Peripherals for Pico {
     type Output = Output;
     type Input = Input;
     type Servo = Pwm;
@@ -579,10 +563,6 @@ impl Board for PicoBoard {
     type Analog = Analog;
     type I2c = I2cBus;
     type Spi = SpiBus;
-
-    fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
-        LIMITS.delay_ns(ns)
-    }
 
     fn output(&mut self, pin: u32) -> Option<&mut Output> {
         self.outputs.get_mut(index(pin)?)?.as_mut()
@@ -614,51 +594,15 @@ impl Board for PicoBoard {
     fn spi(&mut self, index: usize) -> Option<&mut SpiBus> {
         (index == 0).then_some(&mut self.spi0)
     }
-    /// Ends when the millisecond clock has advanced by `ms` (board time
-    /// moves in whole milliseconds, as on the simulator), cut short at the
-    /// time limit.
-    fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        LIMITS.delay(ms)
-    }
+}
 
-    fn has_uart(&self) -> bool {
-        true
-    }
+impl Hardware for Pico {
+    type Console = uart::Console;
 
-    /// Waits for a byte on UART0 until the time limit, or until no input
-    /// came for `BELLJAR_UART_IDLE_MS`.
-    async fn read_byte(&mut self) -> Result<u8, ()> {
-        LIMITS
-            .read_byte(uart::try_read, board_ms)
-            .await
-            .map_err(|stop| self.stop = Some(stop))
+    fn try_read() -> Option<u8> {
+        uart::try_read()
     }
-
-    /// Waits for room in the TX FIFO (other tasks run meanwhile).
-    async fn write_byte(&mut self, byte: u8) -> Result<(), ()> {
-        belljar_device::write_when_room(byte, uart::try_write_guest_byte).await;
-        Ok(())
-    }
-
-    fn now_ms(&mut self) -> u64 {
-        board_ms()
-    }
-
-    fn event(&mut self, at_ms: u64, event: &Event<'_>) {
-        if settings::TRACE {
-            let line = TimelineLine {
-                at_ms,
-                source: self.name,
-                event,
-            };
-            let _ = writeln!(Console, "{line}");
-        }
-    }
-
-    fn poll_stop(&mut self) -> Option<Stop> {
-        if let Some(stop) = self.stop.take() {
-            return Some(stop);
-        }
-        LIMITS.time_limit(board_ms())
+    fn try_write(byte: u8) -> bool {
+        uart::try_write_guest_byte(byte)
     }
 }

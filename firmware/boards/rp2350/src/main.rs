@@ -26,11 +26,10 @@ mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
 }
 
-use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use belljar_device::{clock, ram};
+use belljar_device::clock;
 use embassy_executor::Spawner;
 use rp235x_hal as hal;
 
@@ -38,10 +37,9 @@ use hal::Clock as _;
 use hal::fugit::RateExtU32;
 use hal::uart::{DataBits, StopBits, UartConfig, UartPeripheral};
 
-#[cfg(not(belljar_supervisor))]
-use crate::board::PicoBoard;
-use crate::board::{Configured, Gpio};
+use crate::board::{Configured, Gpio, Pico};
 use crate::uart::Console;
+use belljar_device::board::Hardware as _;
 
 /// Tells the boot ROM this is a Secure Arm executable, or a RISC-V one
 /// (`ImageDef` takes the architecture from the target). On RISC-V the boot
@@ -84,7 +82,7 @@ static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); H
 fn main() -> ! {
     // cortex-m-rt paints the stack at reset (`paint-stack`); riscv-rt does not.
     #[cfg(target_arch = "riscv32")]
-    ram::paint_stack();
+    belljar_device::ram::paint_stack();
     belljar_device::executor::run(|spawner| spawner.spawn(firmware(spawner).unwrap()))
 }
 
@@ -127,7 +125,7 @@ async fn firmware(spawner: Spawner) {
     );
     let pwm = hal::pwm::Slices::new(pac.PWM, &mut pac.RESETS);
     let sys_hz = clocks.system_clock.freq().to_Hz();
-    let peripherals = board::Peripherals {
+    let peripherals = board::Parts {
         pins,
         pwm,
         i2c0: pac.I2C0,
@@ -166,20 +164,9 @@ async fn firmware(spawner: Spawner) {
     belljar_device::heap::init(unsafe { &mut *addr_of_mut!(HEAP_MEMORY) });
 
     let mut console = Console;
-    if settings::PUBKEY.is_some() {
-        let _ = writeln!(
-            console,
-            "belljar rp2350: supervisor, heap {HEAP_SIZE} bytes, RAM {} bytes, {} MHz",
-            ram::total(),
-            clocks.system_clock.freq().to_MHz()
-        );
-    } else if !belljar_device::announce(
-        &mut console,
-        "rp2350",
-        settings::GUESTS,
-        HEAP_SIZE,
-        format_args!(", {} MHz", clocks.system_clock.freq().to_MHz()),
-    ) {
+    let guests = settings::PUBKEY.is_none().then_some(settings::GUESTS);
+    let mhz = format_args!(", {} MHz", clocks.system_clock.freq().to_MHz());
+    if !belljar_device::announce(&mut console, "rp2350", guests, HEAP_SIZE, mhz) {
         finish(1);
     }
 
@@ -188,7 +175,7 @@ async fn firmware(spawner: Spawner) {
         settings::FOR_MS,
         settings::HEARTBEAT_MS,
         spawner,
-        print_line,
+        Pico::print,
     );
 
     // Supervisor mode (`BELLJAR_PUBKEY`): apps from the flash slots,
@@ -196,33 +183,22 @@ async fn firmware(spawner: Spawner) {
     #[cfg(belljar_supervisor)]
     supervised::run(&run, &mut console).await;
     #[cfg(not(belljar_supervisor))]
-    run_embedded_guests(run, &mut console).await;
-}
-
-/// The guests embedded at build time (`BELLJAR_GUEST`), side by side.
-#[cfg(not(belljar_supervisor))]
-async fn run_embedded_guests(run: belljar_device::Settings, console: &mut Console) -> ! {
-    let several = settings::GUESTS.len() > 1;
-    let report = belljar_device::run_guests(
-        settings::GUESTS,
-        |i| PicoBoard::new(several.then_some(settings::GUESTS[i].name)),
-        console,
-        run,
-    )
-    .await;
-    let _ = writeln!(console, "{}", report.heap);
-    finish(report.outcome.status())
-}
-
-/// A line on the console (for firmware tasks).
-fn print_line(line: &dyn core::fmt::Display) {
-    let _ = writeln!(Console, "{line}");
+    {
+        let status = belljar_device::run_embedded(
+            settings::GUESTS,
+            settings::RULES,
+            Pico::new,
+            &mut console,
+            run,
+        )
+        .await;
+        finish(status)
+    }
 }
 
 /// Prints the memory figures and the final line, then idles.
 fn finish(status: u32) -> ! {
-    let _ = writeln!(Console, "{}", ram::MemoryLine);
-    let _ = writeln!(Console, "belljar: exit status {status}");
+    belljar_device::print_end(&mut Console, status);
     idle()
 }
 

@@ -11,10 +11,12 @@ use core::fmt::Write as _;
 use belljar_device::belljar_update::XipFlash;
 use belljar_device::supervised::LinkPlatform;
 
-use crate::board::PicoBoard;
+use belljar_device::board::{DeviceBoard, Hardware as _};
+
+use crate::board::Pico;
 use crate::flash::{FLASH_SIZE, RomFlash};
 use crate::uart::{Console, link};
-use crate::{finish, print_line, settings};
+use crate::{finish, settings};
 
 unsafe extern "C" {
     /// The update area, from `memory.x` (XIP addresses).
@@ -53,10 +55,10 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         XIP_BASE + region.start
     );
     let platform = LinkPlatform {
-        board: || PicoBoard::new(None),
+        board: || DeviceBoard::new(None, Pico::new(), settings::RULES),
         link_read: link::read,
         link_write: link::write,
-        print: print_line,
+        print: Pico::print,
     };
     belljar_device::supervised::run(
         platform,
