@@ -20,6 +20,9 @@ use crate::clock::{self, board_ms};
 pub trait Hardware: Peripherals {
     /// The console (`\n` line ends; a real UART's console writes `\r\n`).
     type Console: Write + Default;
+    /// The build-time rules (`settings::RULES`): constants, so that what
+    /// they switch off costs nothing on a host call.
+    const RULES: Rules;
 
     /// The guests' UART: a byte if one arrived. Must not block.
     fn try_read() -> Option<u8>;
@@ -50,22 +53,20 @@ pub struct Rules {
     pub fp_probe: bool,
 }
 
-/// One app's view of the board: its hardware `H` and the rules.
+/// One app's view of the board: its hardware `H`, under `H::RULES`.
 pub struct DeviceBoard<H> {
     /// Prefix of this app's console lines when several apps run.
     name: Option<&'static str>,
     hardware: H,
-    rules: Rules,
     /// Why the last UART read gave up, for `Board::poll_stop`.
     stop: Option<Stop>,
 }
 
 impl<H: Hardware> DeviceBoard<H> {
-    pub fn new(name: Option<&'static str>, hardware: H, rules: Rules) -> Self {
+    pub fn new(name: Option<&'static str>, hardware: H) -> Self {
         DeviceBoard {
             name,
             hardware,
-            rules,
             stop: None,
         }
     }
@@ -81,11 +82,11 @@ impl<H: Hardware> Board for DeviceBoard<H> {
     /// moves in whole milliseconds, as on the simulator), cut short at the
     /// time limit.
     fn delay_ms(&mut self, ms: u32) -> impl Future<Output = ()> + Send + '_ {
-        self.rules.limits.delay(ms)
+        H::RULES.limits.delay(ms)
     }
 
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
-        self.rules.limits.delay_ns(ns)
+        H::RULES.limits.delay_ns(ns)
     }
 
     fn has_uart(&self) -> bool {
@@ -95,7 +96,7 @@ impl<H: Hardware> Board for DeviceBoard<H> {
     /// Waits for a byte until the time limit, or until no input came for
     /// `BELLJAR_UART_IDLE_MS`.
     async fn read_byte(&mut self) -> Result<u8, ()> {
-        self.rules
+        H::RULES
             .limits
             .read_byte(H::try_read, board_ms)
             .await
@@ -115,7 +116,7 @@ impl<H: Hardware> Board for DeviceBoard<H> {
     fn event(&mut self, at_ms: u64, event: &Event<'_>) {
         // Runs on the guest's fiber, during its host call.
         #[cfg(target_arch = "arm")]
-        if self.rules.fp_probe {
+        if H::RULES.fp_probe {
             crate::fp::check_fiber_side();
         }
         // The speed bench's marks (`belljar_kernels::MARK`): stamped with
@@ -127,7 +128,7 @@ impl<H: Hardware> Board for DeviceBoard<H> {
             let at = clock::now_ns();
             let _ = writeln!(H::Console::default(), "{message} at {at} ns");
         }
-        if self.rules.trace {
+        if H::RULES.trace {
             let line = TimelineLine {
                 at_ms,
                 source: self.name,
@@ -144,6 +145,6 @@ impl<H: Hardware> Board for DeviceBoard<H> {
         if let Some(stop) = self.hardware.take_stop() {
             return Some(stop);
         }
-        self.rules.limits.time_limit(board_ms())
+        H::RULES.limits.time_limit(board_ms())
     }
 }

@@ -625,7 +625,6 @@ pub fn announce(
 /// ([`Outcome::status`]).
 pub async fn run_embedded<H: board::Hardware>(
     guests: &'static [Guest],
-    rules: board::Rules,
     mut hardware: impl FnMut() -> H,
     console: &mut impl Write,
     run: Settings,
@@ -633,7 +632,7 @@ pub async fn run_embedded<H: board::Hardware>(
     let several = guests.len() > 1;
     let report = run_guests(
         guests,
-        |i| board::DeviceBoard::new(several.then_some(guests[i].name), hardware(), rules),
+        |i| board::DeviceBoard::new(several.then_some(guests[i].name), hardware()),
         console,
         run,
     )

@@ -22,12 +22,13 @@ use core::convert::Infallible;
 
 use belljar_device::belljar_host::Peripherals;
 use belljar_device::belljar_host::{Absent, Change, WaitInput};
-use belljar_device::board::Hardware;
+use belljar_device::board::{Hardware, Rules};
 use critical_section::Mutex;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use nrf52840_hal::gpio::{Input, Level, Output, Pin, PullUp, PushPull, p0};
 use nrf52840_hal::uarte;
 
+use crate::settings;
 use crate::uart;
 
 /// Guest pin numbers of LED1..LED4 and Button 1, Button 2.
@@ -156,6 +157,7 @@ impl Peripherals for Nrf {
 
 impl Hardware for Nrf {
     type Console = uart::Console;
+    const RULES: Rules = settings::RULES;
 
     fn try_read() -> Option<u8> {
         uart::try_read()

@@ -101,14 +101,7 @@ async fn firmware(spawner: Spawner) {
         spawner,
         Nrf::print,
     );
-    let status = belljar_device::run_embedded(
-        settings::GUESTS,
-        settings::RULES,
-        Nrf::new,
-        &mut console,
-        run,
-    )
-    .await;
+    let status = belljar_device::run_embedded(settings::GUESTS, Nrf::new, &mut console, run).await;
     finish(status)
 }
 

@@ -13,7 +13,7 @@ use core::ptr::{read_volatile, write_volatile};
 
 use belljar_device::belljar_host::Peripherals;
 use belljar_device::belljar_host::{Absent, Stop};
-use belljar_device::board::Hardware;
+use belljar_device::board::{Hardware, Rules};
 use belljar_device::pins::{Button, Output, Pins, Recorded};
 
 use crate::i2c::SbconI2c;
@@ -87,6 +87,7 @@ impl Peripherals for Mps2 {
 
 impl Hardware for Mps2 {
     type Console = uart::Console;
+    const RULES: Rules = settings::RULES;
 
     fn try_read() -> Option<u8> {
         uart::try_read()

@@ -29,7 +29,7 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         FLASH_SECTORS * 4
     );
     let platform = LinkPlatform {
-        board: || DeviceBoard::new(None, Mps2::new(), settings::RULES),
+        board: || DeviceBoard::new(None, Mps2::new()),
         link_read: uart::link_read,
         link_write: uart::link_write,
         print: Mps2::print,

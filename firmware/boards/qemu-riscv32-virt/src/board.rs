@@ -9,7 +9,7 @@
 
 use belljar_device::belljar_host::Peripherals;
 use belljar_device::belljar_host::{Absent, Stop};
-use belljar_device::board::Hardware;
+use belljar_device::board::{Hardware, Rules};
 use belljar_device::pins::{Button, Output, Pins, Recorded};
 
 use crate::settings;
@@ -56,6 +56,7 @@ impl Peripherals for Virt {
 
 impl Hardware for Virt {
     type Console = uart::Console;
+    const RULES: Rules = settings::RULES;
 
     fn try_read() -> Option<u8> {
         uart::try_read()

@@ -44,7 +44,7 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         FLASH_SECTORS * 4
     );
     let platform = LinkPlatform {
-        board: || DeviceBoard::new(None, Virt::new(), settings::RULES),
+        board: || DeviceBoard::new(None, Virt::new()),
         link_read: |buf| uart::link_read(LINK.load(Relaxed), buf),
         link_write: |bytes| uart::link_write(LINK.load(Relaxed), bytes),
         print: Virt::print,

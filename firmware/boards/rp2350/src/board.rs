@@ -33,7 +33,7 @@ use core::convert::Infallible;
 
 use belljar_device::belljar_host::Peripherals;
 use belljar_device::belljar_host::{AnalogInput, Change, WaitInput};
-use belljar_device::board::Hardware;
+use belljar_device::board::{Hardware, Rules};
 use critical_section::Mutex;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin, PinState};
@@ -53,6 +53,7 @@ use hal::gpio::{
 use hal::pac;
 use hal::pwm::{self, FreeRunning, ValidPwmOutputPin};
 
+use crate::settings;
 use crate::uart;
 
 /// GPIO numbers 0..=29.
@@ -232,12 +233,7 @@ impl Gpio {
     /// docs); returns the GPIO0/GPIO1 pair in UART function for UART0 (and
     /// in supervisor mode GPIO20/GPIO21 for UART1, the update link).
     /// `sys_hz` clocks the PWM slices and I2C, `peri_hz` SPI.
-    pub fn configure(
-        p: Parts,
-        resets: &mut pac::RESETS,
-        sys_hz: u32,
-        peri_hz: u32,
-    ) -> Configured {
+    pub fn configure(p: Parts, resets: &mut pac::RESETS, sys_hz: u32, peri_hz: u32) -> Configured {
         let pins = p.pins;
         let uart_pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
 
@@ -598,6 +594,7 @@ impl Peripherals for Pico {
 
 impl Hardware for Pico {
     type Console = uart::Console;
+    const RULES: Rules = settings::RULES;
 
     fn try_read() -> Option<u8> {
         uart::try_read()

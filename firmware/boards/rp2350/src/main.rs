@@ -184,14 +184,8 @@ async fn firmware(spawner: Spawner) {
     supervised::run(&run, &mut console).await;
     #[cfg(not(belljar_supervisor))]
     {
-        let status = belljar_device::run_embedded(
-            settings::GUESTS,
-            settings::RULES,
-            Pico::new,
-            &mut console,
-            run,
-        )
-        .await;
+        let status =
+            belljar_device::run_embedded(settings::GUESTS, Pico::new, &mut console, run).await;
         finish(status)
     }
 }

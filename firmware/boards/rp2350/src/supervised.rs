@@ -55,7 +55,7 @@ pub async fn run(run: &belljar_device::Settings, console: &mut Console) -> ! {
         XIP_BASE + region.start
     );
     let platform = LinkPlatform {
-        board: || DeviceBoard::new(None, Pico::new(), settings::RULES),
+        board: || DeviceBoard::new(None, Pico::new()),
         link_read: link::read,
         link_write: link::write,
         print: Pico::print,
