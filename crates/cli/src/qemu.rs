@@ -268,16 +268,14 @@ fn build_crate(
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.join("target"));
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&dir)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            board,
-            "--target",
-            target,
-            "--target-dir",
-        ])
+    cmd.current_dir(&dir).args(["build", "--release"]);
+    // A board that is a workspace of its own is its workspace's one package
+    // (`-p esp32c6` would be ambiguous there: esp-hal's PAC has that name).
+    match own_workspace(&dir, board) {
+        Some(manifest) => cmd.args(["--manifest-path", &manifest]),
+        None => cmd.args(["-p", board]),
+    };
+    cmd.args(["--target", target, "--target-dir"])
         .arg(&target_dir)
         .args(settings.cargo_config.iter().flat_map(|c| ["--config", c]))
         .env_remove("RUSTFLAGS")
@@ -371,6 +369,17 @@ fn build_crate(
         .with_context(|| format!("cannot copy the firmware to {}", elf.display()))?;
     building.push(elf.clone());
     Ok(elf)
+}
+
+/// The manifest of `board` if it is a workspace of its own (the ESP32-C6:
+/// esp-hal's runtime cannot share the firmware workspace's lock file), which
+/// cargo, run in `firmware/`, is then pointed at.
+fn own_workspace(firmware: &Path, board: &str) -> Option<String> {
+    let manifest = Path::new("boards").join(board).join("Cargo.toml");
+    let text = std::fs::read_to_string(firmware.join(&manifest)).ok()?;
+    text.lines()
+        .any(|l| l.trim() == "[workspace]")
+        .then(|| manifest.display().to_string())
 }
 
 fn ensure_target(target: &str) -> Result<()> {

@@ -9,5 +9,6 @@ mod settings;
 
 fn main() {
     settings::memory_x();
+    settings::riscv_rt_link();
     settings::write(&settings::rust_source());
 }

@@ -10,6 +10,7 @@ mod settings;
 fn main() {
     if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("riscv32") {
         settings::memory_x_from("memory-riscv.x");
+        settings::riscv_rt_link();
     } else {
         settings::memory_x();
     }

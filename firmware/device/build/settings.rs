@@ -61,6 +61,15 @@ pub fn memory_x_from(file: &str) {
     println!("cargo:rerun-if-changed=../../device/build/settings.rs");
 }
 
+/// riscv-rt's link scripts for a RISC-V board on riscv-rt: the board's
+/// `memory.x` ([`memory_x`]), then riscv-rt's `link.x`. (Arm boards get
+/// cortex-m-rt's `link.x` from `.cargo/config.toml`; the ESP32-C6 esp-hal's
+/// `linkall.x` from its build script.)
+pub fn riscv_rt_link() {
+    println!("cargo:rustc-link-arg-bins=-Tmemory.x");
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+}
+
 /// The settings as Rust constants: `GUESTS`, `HEARTBEAT_MS`, `FIBER_STACK`, `FOR_MS`,
 /// `UART_IDLE_MS`, `WATCHDOG_FUEL`, `TOTAL_FUEL`, `WASM_STACK`, `HEAP`,
 /// `COPY_ARTIFACT`, `TRACE`, `RULES` and `PRESSES` (`belljar_device::Press`es).

@@ -8,9 +8,10 @@
 //!
 //! * Arm: the `HardFault` handler, from a fresh stack (a stack-limit fault
 //!   must not fault again);
-//! * RISC-V: riscv-rt's `ExceptionHandler` (any synchronous exception in
-//!   machine mode: access faults, illegal instructions, misaligned
-//!   accesses...), and [`crate::stacks`] when a fiber stack's guard words
+//! * RISC-V: the `ExceptionHandler` that riscv-rt's trap entry, and
+//!   esp-hal's, call (any synchronous exception in machine mode: access
+//!   faults, illegal instructions, misaligned accesses, esp-hal's stack
+//!   guard watchpoint...), and [`crate::stacks`] when a fiber stack's guard words
 //!   were overwritten (RISC-V has no stack limit register: the overflow is
 //!   found after the poll, not prevented).
 
@@ -197,11 +198,13 @@ pub fn print_hard_fault(console: &mut impl Write, pc: u32) {
     let _ = writeln!(console, "belljar: exit status {HARD_FAULT_STATUS}");
 }
 
-/// riscv-rt's handler of every machine-mode exception: hands the faulting
-/// pc to the board's `belljar_hard_fault`, which reports and stops.
+/// The handler of every machine-mode exception, by the name riscv-rt and
+/// esp-hal (its `exception-handler` feature off) both call, with a pointer
+/// to the saved registers (unused): hands the faulting pc to the board's
+/// `belljar_hard_fault`, which reports and stops.
 #[cfg(target_arch = "riscv32")]
 #[unsafe(export_name = "ExceptionHandler")]
-fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+extern "C" fn exception_handler(_trap_frame: *const u32) -> ! {
     let pc = riscv::register::mepc::read() as u32;
     // SAFETY: provided by the board: prints and stops.
     unsafe { belljar_hard_fault(pc) }

@@ -17,6 +17,10 @@
 
 extern crate alloc;
 
+// The runtime (`_start`, trap entry) of the RISC-V boards that use it.
+#[cfg(all(target_arch = "riscv32", feature = "riscv-rt"))]
+use riscv_rt as _;
+
 pub mod board;
 pub mod clock;
 pub mod executor;

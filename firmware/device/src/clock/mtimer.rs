@@ -15,21 +15,17 @@
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
-use core::task::Waker;
 
 use critical_section::Mutex;
-use embassy_time_driver::Driver;
 
-use super::QUEUE;
+use super::TICKS;
 
 /// Where the timer's registers are (set by [`start`]).
 static MTIME: AtomicUsize = AtomicUsize::new(0);
 static MTIMECMP: AtomicUsize = AtomicUsize::new(0);
 /// Timer counts per millisecond.
 static COUNTS_PER_MS: AtomicU32 = AtomicU32::new(1);
-/// Milliseconds counted since [`start`], and the `mtime` at which the
-/// next tick is due.
-static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+/// The `mtime` at which the next tick is due.
 static DUE: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 
 /// A machine timer: the addresses of `mtime` and of this hart's `mtimecmp`,
@@ -68,11 +64,9 @@ fn set_mtimecmp(at: u64) {
     }
 }
 
-/// Counts a tick, arms the next one and wakes what is due.
+/// Counts a tick, wakes what is due and arms the next one.
 fn tick(cs: critical_section::CriticalSection<'_>) {
-    let ticks = TICKS.borrow(cs);
-    let now = ticks.get() + 1;
-    ticks.set(now);
+    super::count_tick(cs);
     let per_ms = u64::from(COUNTS_PER_MS.load(Relaxed));
     let due = DUE.borrow(cs);
     // A period after this tick was due; a period from now if that has
@@ -80,7 +74,6 @@ fn tick(cs: critical_section::CriticalSection<'_>) {
     let next = (due.get() + per_ms).max(mtime() + per_ms);
     due.set(next);
     set_mtimecmp(next);
-    QUEUE.borrow_ref_mut(cs).next_expiration(now);
 }
 
 /// The machine timer interrupt (riscv-rt's `MachineTimer` handler).
@@ -88,26 +81,6 @@ fn tick(cs: critical_section::CriticalSection<'_>) {
 fn machine_timer() {
     critical_section::with(tick);
 }
-
-/// embassy-time's clock: the ticks (`tick-hz-1_000`).
-struct MtimerDriver;
-
-impl Driver for MtimerDriver {
-    fn now(&self) -> u64 {
-        now_ms()
-    }
-
-    fn schedule_wake(&self, at: u64, waker: &Waker) {
-        critical_section::with(|cs| {
-            let mut queue = QUEUE.borrow_ref_mut(cs);
-            queue.schedule_wake(at, waker);
-            // Already due: do not wait for the next tick.
-            queue.next_expiration(now_ms());
-        });
-    }
-}
-
-embassy_time_driver::time_driver_impl!(static DRIVER: MtimerDriver = MtimerDriver);
 
 /// Starts the clock at 0 ms (once, at boot) and enables the machine timer
 /// interrupt (and machine interrupts).
@@ -118,7 +91,7 @@ pub fn start(timer: Mtimer) {
     set_mtimecmp(u64::MAX);
     let due = mtime() + u64::from(timer.hz / 1000);
     critical_section::with(|cs| {
-        TICKS.borrow(cs).set(0);
+        super::reset_ticks(cs);
         DUE.borrow(cs).set(due);
     });
     set_mtimecmp(due);
@@ -127,11 +100,6 @@ pub fn start(timer: Mtimer) {
         riscv::register::mie::set_mtimer();
         riscv::register::mstatus::set_mie();
     }
-}
-
-/// Board time in milliseconds.
-pub fn now_ms() -> u64 {
-    critical_section::with(|cs| TICKS.borrow(cs).get())
 }
 
 /// Board time in nanoseconds, at the timer's resolution (QEMU virt: 10 MHz,
