@@ -20,8 +20,8 @@
 //! arena allocator, `cabi_realloc`, the `mem*`/`strlen` functions) with
 //! Debian's `clang-14` for wasm32 against wasi-libc's headers only, links
 //! them with `wasm-ld-14` (no libc, so no WASI imports), and gives the module
-//! belljar's memory: 1-byte pages, initial = maximum = `memory`, the shadow
-//! stack first. From there on it is a Rust app's pipeline: wit-component,
+//! belljar's memory: 1-byte pages, `memory` bytes and no declared maximum
+//! (as a Rust app's: [`crate::Memory::rustflags`]), the shadow stack first. From there on it is a Rust app's pipeline: wit-component,
 //! precompile to Pulley.
 //!
 //! `.zig` sources are Zig: `zig translate-c` turns the bindings' header into
@@ -606,7 +606,7 @@ pub fn fix_memory(module: &[u8], memory: Memory) -> Result<Vec<u8>> {
                     }
                     memories.memory(wasm_encoder::MemoryType {
                         minimum: u64::from(memory.memory),
-                        maximum: Some(u64::from(memory.memory)),
+                        maximum: None,
                         memory64: false,
                         shared: false,
                         page_size_log2: Some(memory.page_size.trailing_zeros()),

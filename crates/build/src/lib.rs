@@ -17,7 +17,7 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Guest memory defaults. A guest crate may override them:
 /// ```toml
 /// [package.metadata.belljar]
-/// memory = 32768      # bytes of linear memory (fixed: no memory.grow)
+/// memory = 32768      # bytes of linear memory (the app's whole budget)
 /// stack = 8192        # bytes of shadow stack, inside that memory
 /// ```
 pub const DEFAULT_MEMORY: u32 = 16 * 1024;
@@ -31,6 +31,9 @@ pub struct Memory {
     /// WebAssembly page size: 1 (belljar's default) or 65536 (the classic
     /// page, only for comparisons).
     pub page_size: u32,
+    /// Declare `memory` as the maximum too (only for comparisons: belljar
+    /// apps declare none, see [`Memory::rustflags`]).
+    pub declare_maximum: bool,
 }
 
 impl Default for Memory {
@@ -39,21 +42,34 @@ impl Default for Memory {
             memory: DEFAULT_MEMORY,
             stack: DEFAULT_STACK,
             page_size: 1,
+            declare_maximum: false,
         }
     }
 }
 
 impl Memory {
-    /// The rustc flags that give the guest this memory: 1-byte pages, fixed
-    /// size (initial = maximum), and the shadow stack size.
+    /// The rustc flags that give the guest this memory: 1-byte pages,
+    /// `memory` bytes from the start, and the shadow stack size.
+    ///
+    /// The module declares no maximum. Wasmtime 48 compiles each access to a
+    /// memory whose minimum equals its maximum against a constant bound,
+    /// which Pulley cannot fuse: compare, select a null address, then a load
+    /// that traps on null. With a bound read at run time every access is one
+    /// of Pulley's bounds-checked loads or stores (`*_g32`). Growth stays
+    /// bounded by the host: the app's signed package asks for `memory` bytes
+    /// and the device's resource limiter refuses more (`belljar run` of a
+    /// crate does the same), and the SDK's allocator never grows the memory.
     pub fn rustflags(&self) -> Vec<String> {
         [
             format!("--page-size={}", self.page_size),
             format!("-zstack-size={}", self.stack),
             format!("--initial-memory={}", self.memory),
-            format!("--max-memory={}", self.memory),
         ]
         .into_iter()
+        .chain(
+            self.declare_maximum
+                .then(|| format!("--max-memory={}", self.memory)),
+        )
         .map(|arg| format!("-Clink-arg={arg}"))
         .collect()
     }

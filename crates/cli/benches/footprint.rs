@@ -417,6 +417,7 @@ fn main() {
             memory: 65536,
             stack: 4096,
             page_size: 65536,
+            declare_maximum: true,
         }),
         wasm_stack: Some(16 * 1024),
         copy: true,

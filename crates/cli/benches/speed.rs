@@ -21,9 +21,11 @@
 //!   through the simulator's runtime and board (`belljar run`'s path), and
 //!   wasmi with std.
 //!
-//! A second table measures levers on the QEMU figures: the Pulley
-//! interpreter built at "z" (as the rest of the firmware) and at 3 instead
-//! of "s", and the guest built at opt-level 3.
+//! A second table measures levers on the QEMU figures: the guest's memory
+//! size declared as its maximum too (as belljar apps did before: Wasmtime
+//! then bounds-checks against a constant, which Pulley cannot fuse), the
+//! Pulley interpreter built at "z" (as the rest of the firmware) and at 3
+//! instead of "s", and the guest built at opt-level 3.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -129,8 +131,12 @@ struct Guest {
     pulley64: PathBuf,
 }
 
-fn build_guest(tag: &str, opt_level: Option<&str>) -> Guest {
-    let krate = GuestCrate::open(&repo().join("guests/speed")).unwrap();
+/// The speed guest built with the guests' profile, or at `opt_level`;
+/// `fixed`: its memory's size declared as the maximum too (belljar apps
+/// declared that until the memory lever below).
+fn build_guest(tag: &str, opt_level: Option<&str>, fixed: bool) -> Guest {
+    let mut krate = GuestCrate::open(&repo().join("guests/speed")).unwrap();
+    krate.memory.declare_maximum = fixed;
     // The guests' profile sets the opt-level; the variant overrides it.
     // SAFETY: the bench is single-threaded here.
     match opt_level {
@@ -417,8 +423,9 @@ fn micros(ns: f64) -> String {
 }
 
 fn main() {
-    let guest = build_guest("s", None);
-    let guest3 = build_guest("o3", Some("3"));
+    let guest = build_guest("s", None, false);
+    let guest3 = build_guest("o3", Some("3"), false);
+    let fixed = build_guest("fixed", None, true);
 
     const PULLEY_Z: &str = "profile.release.package.pulley-interpreter.opt-level=\"z\"";
     const PULLEY_O3: &str = "profile.release.package.pulley-interpreter.opt-level=3";
@@ -430,6 +437,7 @@ fn main() {
     let (q_pulley_3, flash_3) =
         qemu_belljar("QEMU belljar, Pulley O3", &guest.pulley32, &[PULLEY_O3]);
     let (q_guest3, _) = qemu_belljar("QEMU belljar, guest O3", &guest3.pulley32, &[]);
+    let (q_fixed, _) = qemu_belljar("QEMU belljar, fixed memory", &fixed.pulley32, &[]);
 
     let d_native = desktop_native();
     let d_belljar = desktop_belljar(&guest.pulley64);
@@ -443,6 +451,7 @@ fn main() {
         ("QEMU belljar Pulley z", &q_pulley_z),
         ("QEMU belljar Pulley O3", &q_pulley_3),
         ("QEMU belljar guest O3", &q_guest3),
+        ("QEMU belljar fixed memory", &q_fixed),
         ("desktop native", &d_native),
         ("desktop belljar", &d_belljar),
         ("desktop wasmi", &d_wasmi),
@@ -491,15 +500,18 @@ fn main() {
 
     println!();
     println!(
-        "| QEMU instructions, levers | belljar (Pulley \"s\", guest \"s\") | Pulley \"z\" | \"s\" is faster by | Pulley O3 | O3 is faster by | guest O3 | faster by | guest O3: x native | guest O3: speed / wasmi's |"
+        "| QEMU instructions, levers | belljar (Pulley \"s\", guest \"s\") | memory size declared as its maximum (before) | no maximum is faster by | Pulley \"z\" | \"s\" is faster by | Pulley O3 | O3 is faster by | guest O3 | faster by | guest O3: x native | guest O3: speed / wasmi's |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (k, name) in names.iter().enumerate() {
         let b = q_belljar.costs[k];
         let (z, o3, gu) = (q_pulley_z.costs[k], q_pulley_3.costs[k], q_guest3.costs[k]);
+        let fx = q_fixed.costs[k];
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             count(b),
+            count(fx),
+            x(fx, b),
             count(z),
             x(z, b),
             count(o3),
@@ -511,7 +523,8 @@ fn main() {
         );
     }
     println!(
-        "| geometric mean | | | {:.2}x | | {:.2}x | | {:.2}x | {:.1}x | {:.2} |",
+        "| geometric mean | | | {:.2}x | | {:.2}x | | {:.2}x | | {:.2}x | {:.1}x | {:.2} |",
+        g(&q_fixed, &q_belljar),
         g(&q_pulley_z, &q_belljar),
         g(&q_belljar, &q_pulley_3),
         g(&q_belljar, &q_guest3),
@@ -520,7 +533,7 @@ fn main() {
     );
     let kib = |b: u64| b as f64 / 1024.0;
     println!(
-        "| firmware flash (speed guest embedded) | {:.1} KiB | {:.1} KiB | {:+.1} KiB | {:.1} KiB | {:+.1} KiB | | | | |",
+        "| firmware flash (speed guest embedded) | {:.1} KiB | | | {:.1} KiB | {:+.1} KiB | {:.1} KiB | {:+.1} KiB | | | | |",
         kib(flash_s),
         kib(flash_z),
         kib(flash_s) - kib(flash_z),

@@ -215,12 +215,14 @@ fn memories(out: &mut String, bytes: &[u8]) -> Result<()> {
             for memory in reader {
                 let m = memory?;
                 let page = 1u64 << m.page_size_log2.unwrap_or(16);
-                let max = m.maximum.map_or("unbounded".to_string(), |max| {
-                    format!("{} bytes", max * page)
-                });
+                let max = m
+                    .maximum
+                    .map_or("no maximum (its budget stops growth)".to_string(), |max| {
+                        format!("{} bytes maximum", max * page)
+                    });
                 writeln!(
                     out,
-                    "memory:   {} bytes initial, {max} maximum, {page}-byte pages",
+                    "memory:   {} bytes initial, {max}, {page}-byte pages",
                     m.initial * page
                 )?;
             }

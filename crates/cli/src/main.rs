@@ -450,6 +450,7 @@ fn real_main() -> Result<ExitCode> {
                     name,
                     app: loader.load(&source)?,
                     grants: run::grants(&source)?,
+                    memory: run::memory(&source)?,
                 });
             }
             let sim = belljar_sim::Sim::new(config)?;

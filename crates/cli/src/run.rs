@@ -94,8 +94,13 @@ impl SimApp {
     }
 }
 
-/// Loads `source` onto a fresh simulated board.
-pub fn start(source: &Source, config: SimConfig) -> Result<SimApp> {
+/// Loads `source` onto a fresh simulated board, with at most the linear
+/// memory its crate asks for ([`memory`]).
+pub fn start(source: &Source, mut config: SimConfig) -> Result<SimApp> {
+    if let Some(asked) = memory(source)? {
+        let limit = &mut config.limits.resources.memory;
+        *limit = (*limit).min(asked);
+    }
     let loader = Loader::new()?;
     let app = loader.load(source)?;
     let name = source.name();
@@ -117,12 +122,13 @@ pub struct RunReport {
     pub wall: std::time::Duration,
 }
 
-/// One app of `belljar run`: its timeline name, the loaded app, and what
-/// it may touch.
+/// One app of `belljar run`: its timeline name, the loaded app, what it may
+/// touch, and the linear memory it asks for (capped by the run's limit).
 pub struct RunApp {
     pub name: String,
     pub app: App<SimBoard>,
     pub grants: Grants,
+    pub memory: Option<usize>,
 }
 
 impl RunApp {
@@ -132,8 +138,21 @@ impl RunApp {
             name: name.into(),
             app,
             grants: Grants::ALL,
+            memory: None,
         }
     }
+}
+
+/// The linear memory a guest asks for: its crate's `memory` (what `belljar
+/// sign` puts into its package, and a device holds it to), none if it is
+/// not a crate.
+pub fn memory(source: &Source) -> Result<Option<usize>> {
+    let Source::Crate(dir) = source else {
+        return Ok(None);
+    };
+    Ok(Some(
+        belljar_build::GuestCrate::open(dir)?.memory.memory as usize,
+    ))
 }
 
 /// What a guest may touch on the simulator: what its crate declares
@@ -187,7 +206,11 @@ pub fn run_with<'a>(sim: &Sim, apps: &'a [RunApp], background: Vec<Task<'a, ()>>
     let mut exits: Vec<Option<Exit>> = apps.iter().map(|_| None).collect();
     for (i, (run_app, (board, mut access))) in apps.iter().zip(boards).enumerate() {
         access.grants = run_app.grants.clone();
-        match sim.block_on(run_app.app.instantiate(board, access, sim.limits())) {
+        let mut limits = sim.limits();
+        if let Some(asked) = run_app.memory {
+            limits.resources.memory = limits.resources.memory.min(asked);
+        }
+        match sim.block_on(run_app.app.instantiate(board, access, limits)) {
             Ok(running) => started_apps.push((i, running)),
             Err(exit) => exits[i] = Some(exit),
         }

@@ -87,6 +87,29 @@ fn out_of_bounds_access_traps() {
 }
 
 #[test]
+fn accesses_are_bounds_checked_to_the_last_byte_of_memory() {
+    // Loads compile to Pulley's fused bounds-checked loads (the memory has
+    // no declared maximum): the last whole word reads, one byte further
+    // traps, and so does the top of the address space.
+    let app = faults();
+    let size = match call(&app, "grow", &[Val::U32(0)], Limits::default()).unwrap()[..] {
+        [Val::S32(size)] => size as u32,
+        ref other => panic!("grow(0) gave {other:?}"),
+    };
+    assert_eq!(size, 16 * 1024, "the faults crate's memory");
+    let read = |address: u32| call(&app, "read", &[Val::U32(address)], Limits::default());
+    assert!(read(size - 4).is_ok());
+    for address in [size - 3, size - 1, size, u32::MAX - 2, u32::MAX] {
+        let t = trapped(read(address).unwrap_err());
+        assert_eq!(
+            t.kind,
+            TrapKind::Wasm(Trap::MemoryOutOfBounds),
+            "{address}: {t}"
+        );
+    }
+}
+
+#[test]
 fn divide_by_zero_traps() {
     expect_trap(
         "divide",

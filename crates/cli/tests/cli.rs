@@ -150,6 +150,19 @@ fn a_trapping_guest_is_reported_with_its_backtrace() {
 }
 
 #[test]
+fn a_crate_s_memory_is_its_budget_though_the_module_declares_no_maximum() {
+    // belljar links apps with no maximum memory (Pulley's fused bounds
+    // checks need a bound read at run time); the crate's `memory` (16 KiB
+    // by default), which its signed package carries, still stops growth on
+    // the simulator as on a device, though `--max-memory` allows more.
+    let o = belljar(&["call", "guests/faults", "grow(0)", "--max-memory", "65536"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "16384\n");
+    let o = belljar(&["call", "guests/faults", "grow(1)", "--max-memory", "65536"]);
+    assert_eq!(stdout(&o), "-1\n");
+}
+
+#[test]
 fn a_runaway_guest_is_stopped_with_a_message() {
     let o = belljar(&["run", "guests/faults", "--watchdog-fuel", "200000"]);
     let line = one_error_line(&o);
@@ -231,7 +244,7 @@ fn build_writes_both_targets_and_inspect_reads_them() {
     let text = stdout(&belljar(&["inspect", &component]));
     assert!(text.contains("kind:     component"), "{text}");
     assert!(
-        text.contains("6144 bytes initial, 6144 bytes maximum, 1-byte pages"),
+        text.contains("6144 bytes initial, no maximum (its budget stops growth), 1-byte pages"),
         "{text}"
     );
     assert!(text.contains("import embedded:platform/gpio;"), "{text}");

@@ -30,6 +30,17 @@ impl Guest for Faults {
         unsafe { far.read_volatile() }
     }
 
+    fn read(address: u32) -> u32 {
+        let at = black_box(address as usize) as *const u32;
+        // SAFETY: any address is fine to the wasm sandbox; past the memory's
+        // end the bounds check traps (what the tests look at).
+        unsafe { at.read_unaligned() }
+    }
+
+    fn grow(bytes: u32) -> i32 {
+        core::arch::wasm32::memory_grow(0, bytes as usize) as i32
+    }
+
     fn divide(a: u32, b: u32) -> u32 {
         // A plain `a / b` would panic before dividing; this emits the bare
         // `i32.div_u` so the WebAssembly divide-by-zero trap is what fires.
