@@ -586,6 +586,23 @@ fn app_memory_limits_hold_on_the_cortex_m33() {
     assert_equivalent(&pairs(&sim), &lines_of(console, "blinky"), 1);
 }
 
+/// A component whose core module imports `gpio.set-high` as `$high` and
+/// has `body` (its memory and an exported `run`).
+fn gpio_app(body: &str) -> String {
+    format!(
+        r#"
+(component
+  (import "embedded:platform/gpio" (instance $gpio
+    (export "set-high" (func (param "pin" u32)))))
+  (core func $high (canon lower (func $gpio "set-high")))
+  (core module $m
+    (import "gpio" "high" (func $high (param i32))){body})
+  (core instance $i (instantiate $m (with "gpio" (instance (export "high" (func $high))))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#
+    )
+}
+
 /// Wasmtime expands a `memory.copy` of a constant 16..=128 bytes into
 /// 128-bit loads and stores (Pulley vector opcodes), whatever the wasm
 /// features: Rust guests emit such copies for any struct moved by value. The
@@ -593,44 +610,30 @@ fn app_memory_limits_hold_on_the_cortex_m33() {
 /// out, and such an app trapped on the board but not on the simulator).
 #[test]
 fn constant_length_memory_copies_run_on_the_cortex_m33() {
-    let copier = r#"
-(component
-  (import "embedded:platform/gpio" (instance $gpio
-    (export "set-high" (func (param "pin" u32)))))
-  (core func $high (canon lower (func $gpio "set-high")))
-  (core module $m
-    (import "gpio" "high" (func $high (param i32)))
+    let copier = gpio_app(
+        r#"
     (memory 1024 (pagesize 1))
     (data (i32.const 0) "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?")
     (func (export "run")
       (memory.copy (i32.const 100) (i32.const 0) (i32.const 64))
       (if (i64.eq (i64.load (i32.const 156)) (i64.load (i32.const 56)))
-        (then (call $high (i32.const 24))))))
-  (core instance $i (instantiate $m (with "gpio" (instance (export "high" (func $high))))))
-  (func (export "run") (canon lift (core func $i "run"))))
-"#;
+        (then (call $high (i32.const 24)))))"#,
+    );
     // Beside it, pulley32's bounds checks at the end of a memory with no
     // declared maximum (as belljar links apps): the last word reads (pin 26
     // high), one byte further traps before pin 27 is touched.
-    let edge = r#"
-(component
-  (import "embedded:platform/gpio" (instance $gpio
-    (export "set-high" (func (param "pin" u32)))))
-  (core func $high (canon lower (func $gpio "set-high")))
-  (core module $m
-    (import "gpio" "high" (func $high (param i32)))
+    let edge = gpio_app(
+        r#"
     (memory 1024 (pagesize 1))
     (func (export "run")
       (drop (i32.load (i32.const 1020)))
       (call $high (i32.const 26))
       (drop (i32.load (i32.const 1021)))
-      (call $high (i32.const 27))))
-  (core instance $i (instantiate $m (with "gpio" (instance (export "high" (func $high))))))
-  (func (export "run") (canon lift (core func $i "run"))))
-"#;
+      (call $high (i32.const 27)))"#,
+    );
     let dir = tempfile::tempdir().unwrap();
-    let copier = wat_cwasm(dir.path(), "copier", copier);
-    let edge = wat_cwasm(dir.path(), "edge", edge);
+    let copier = wat_cwasm(dir.path(), "copier", &copier);
+    let edge = wat_cwasm(dir.path(), "edge", &edge);
     let elf = qemu::build_firmware(&[copier.as_path(), edge.as_path()], &settings(100)).unwrap();
     let device = qemu::boot(&elf, b"", false).unwrap();
     let console = &device.console;
