@@ -646,6 +646,73 @@ fn constant_length_memory_copies_run_on_the_cortex_m33() {
     );
 }
 
+/// A button wait on the board sleeps until the scripted press makes its
+/// edge; a wait no press will ever end (no time limit either) stops that
+/// app with an error that says why, and the app beside it carries on.
+#[test]
+fn a_button_wait_no_press_can_end_stops_only_that_app() {
+    let waiter = r#"
+(component
+  (import "embedded:platform/gpio" (instance $gpio
+    (export "set-high" (func (param "pin" u32)))))
+  (import "embedded:platform/digital" (instance $digital
+    (type $e (enum "rising" "falling" "any"))
+    (export "edge" (type $edge (eq $e)))
+    (export "wait-for-edge" (func (param "pin" u32) (param "edge" $edge)))))
+  (core func $high (canon lower (func $gpio "set-high")))
+  (core func $wait (canon lower (func $digital "wait-for-edge")))
+  (core module $m
+    (import "gpio" "high" (func $high (param i32)))
+    (import "digital" "wait" (func $wait (param i32 i32)))
+    (func (export "run")
+      (call $wait (i32.const 15) (i32.const 1))
+      (call $high (i32.const 16))
+      (call $wait (i32.const 15) (i32.const 1))
+      (call $high (i32.const 17))))
+  (core instance $i (instantiate $m
+    (with "gpio" (instance (export "high" (func $high))))
+    (with "digital" (instance (export "wait" (func $wait))))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let waiter = wat_cwasm(dir.path(), "waiter", waiter);
+    let beside = gpio_app(
+        r#"
+    (func (export "run") (call $high (i32.const 24)))"#,
+    );
+    let beside = wat_cwasm(dir.path(), "beside", &beside);
+    let settings = FirmwareSettings {
+        for_ms: None,
+        presses: vec!["15@50..80".into()],
+        trace: true,
+        ..FirmwareSettings::default()
+    };
+    let elf = qemu::build_firmware(&[waiter.as_path(), beside.as_path()], &settings).unwrap();
+    let device = qemu::boot(&elf, b"", false).unwrap();
+    let console = &device.console;
+    // The press (active low) falls at 50 ms; no press falls after it, so
+    // the second wait stops the app before pin 17.
+    let wait = (50, "digital.wait-for-edge(15, falling)".to_string());
+    let high = (50, "gpio.set-high(16)  pin 16 = high".to_string());
+    assert_eq!(
+        lines_of(console, "waiter"),
+        [wait.clone(), high, wait],
+        "{console}"
+    );
+    assert_eq!(
+        lines_of(console, "beside"),
+        [(0, "gpio.set-high(24)  pin 24 = high".to_string())],
+        "{console}"
+    );
+    assert!(
+        console.contains(
+            "waiter: stopped: the app waits for an input change that no scripted input \
+             (BELLJAR_PRESS) makes"
+        ),
+        "{console}"
+    );
+}
+
 /// An app cannot take the heap the host and the other apps need: on a small
 /// heap its growth is refused (-1) although its own limit would allow it,
 /// and the board carries on.

@@ -57,8 +57,8 @@ use embassy_futures::select::{Either, select};
 use embassy_time::{Instant, Timer};
 use futures_util::future::join_all;
 pub use support::{
-    Press, RunLimits, console_needs_newline, guest_wrote, sample_until, write_lines,
-    write_when_room,
+    NoScriptedChange, Press, RunLimits, console_needs_newline, guest_wrote, sample_until,
+    write_lines, write_when_room,
 };
 
 /// Pulley stack per guest (bytes, heap-allocated per Store). Deep enough for

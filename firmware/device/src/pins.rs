@@ -6,26 +6,40 @@
 //! QEMU boards (`boards/qemu-mps2-an505`, `boards/qemu-riscv32-virt`).
 
 use core::convert::Infallible;
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use belljar_host::{Change, Stop, WaitInput};
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use embedded_hal::pwm::SetDutyCycle;
 
-use crate::{Press, RunLimits, clock};
+use crate::{NoScriptedChange, Press, RunLimits, clock};
 
 /// Pin numbers guests may use (a Pico 2's GPIO numbers).
 pub const PINS: usize = 30;
 
-/// A digital output: its level is recorded, and `drive` is told.
-#[derive(Debug)]
-pub struct Output {
-    pin: u32,
-    level: Option<bool>,
-    drive: fn(u32, bool),
+/// What a board's emulated pins follow. Constants of the board's type, not
+/// fields: a pin holds only its number and its state, so an app's pins cost
+/// the same on every board however long the script is.
+pub trait Script: 'static {
+    /// The scripted button presses (`settings::PRESSES`).
+    const PRESSES: &'static [Press];
+    /// A button wait ends at these limits' time limit.
+    const LIMITS: RunLimits;
+    /// Told every level an output is set to (a board may drive real
+    /// hardware for some pins).
+    fn drive(_pin: u32, _high: bool) {}
 }
 
-impl Output {
+/// A digital output: its level is recorded, and [`Script::drive`] is told.
+#[derive(Debug)]
+pub struct Output<S> {
+    pin: u8,
+    level: Option<bool>,
+    script: PhantomData<fn() -> S>,
+}
+
+impl<S: Script> Output<S> {
     /// The level last driven, if any.
     pub fn level(&self) -> Option<bool> {
         self.level
@@ -33,15 +47,15 @@ impl Output {
 
     fn set(&mut self, high: bool) {
         self.level = Some(high);
-        (self.drive)(self.pin, high);
+        S::drive(self.pin.into(), high);
     }
 }
 
-impl ErrorType for Output {
+impl<S> ErrorType for Output<S> {
     type Error = Infallible;
 }
 
-impl OutputPin for Output {
+impl<S: Script> OutputPin for Output<S> {
     fn set_high(&mut self) -> Result<(), Infallible> {
         self.set(true);
         Ok(())
@@ -54,37 +68,38 @@ impl OutputPin for Output {
 
 /// A push button wired active-low: low while a scripted press holds it.
 #[derive(Debug)]
-pub struct Button {
-    pin: u32,
-    presses: &'static [Press],
-    limits: RunLimits,
-    /// Why a wait gave up, for [`Pins::take_stop`].
-    stop: Option<Stop>,
+pub struct Button<S> {
+    pin: u8,
+    /// A wait gave up (no scripted press makes its change), for
+    /// [`Pins::take_stop`]. A flag, not a [`Stop`]: 2 bytes a button.
+    stopped: bool,
+    script: PhantomData<fn() -> S>,
 }
 
-impl ErrorType for Button {
+impl<S> ErrorType for Button<S> {
     type Error = Infallible;
 }
 
-impl InputPin for Button {
+impl<S: Script> InputPin for Button<S> {
     fn is_high(&mut self) -> Result<bool, Infallible> {
         self.is_low().map(|low| !low)
     }
     fn is_low(&mut self) -> Result<bool, Infallible> {
-        Ok(Press::held(self.presses, self.pin, clock::board_ms()))
+        Ok(Press::held(S::PRESSES, self.pin.into(), clock::board_ms()))
     }
 }
 
-impl WaitInput for Button {
+impl<S: Script> WaitInput for Button<S> {
     /// Sleeps until the scripted presses make `change`; a change no press
     /// makes stops the app (recorded for [`Pins::take_stop`]).
     async fn wait_for(&mut self, change: Change) -> Result<(), Infallible> {
-        if let Err(stop) = self
-            .limits
-            .wait_scripted(self.presses, self.pin, change)
+        if S::LIMITS
+            .wait_scripted(S::PRESSES, self.pin.into(), change)
             .await
+            .is_err()
+            && !self.stopped
         {
-            self.stop = Some(stop);
+            self.stopped = true;
             BUTTON_STOPS.fetch_add(1, Relaxed);
         }
         Ok(())
@@ -122,10 +137,10 @@ impl SetDutyCycle for Recorded {
     }
 }
 
-/// One app's pins.
-pub struct Pins {
-    outputs: [Output; PINS],
-    buttons: [Button; PINS],
+/// One app's pins, following the script `S`.
+pub struct Pins<S> {
+    outputs: [Output<S>; PINS],
+    buttons: [Button<S>; PINS],
     servos: [Recorded; PINS],
     pwms: [Recorded; PINS],
 }
@@ -134,31 +149,29 @@ fn index(pin: u32) -> Option<usize> {
     usize::try_from(pin).ok().filter(|&i| i < PINS)
 }
 
-impl Pins {
-    /// Buttons follow `presses`; their waits end at `limits`' time limit;
-    /// outputs tell `drive` every level they are set to.
-    pub fn new(presses: &'static [Press], limits: RunLimits, drive: fn(u32, bool)) -> Self {
+impl<S: Script> Pins<S> {
+    /// Every pin unset, no button pressed yet.
+    pub fn new() -> Self {
         Pins {
             outputs: core::array::from_fn(|pin| Output {
-                pin: pin as u32,
+                pin: pin as u8,
                 level: None,
-                drive,
+                script: PhantomData,
             }),
             buttons: core::array::from_fn(|pin| Button {
-                pin: pin as u32,
-                presses,
-                limits,
-                stop: None,
+                pin: pin as u8,
+                stopped: false,
+                script: PhantomData,
             }),
             servos: core::array::from_fn(|_| Recorded::default()),
             pwms: core::array::from_fn(|_| Recorded::default()),
         }
     }
 
-    pub fn output(&mut self, pin: u32) -> Option<&mut Output> {
+    pub fn output(&mut self, pin: u32) -> Option<&mut Output<S>> {
         self.outputs.get_mut(index(pin)?)
     }
-    pub fn input(&mut self, pin: u32) -> Option<&mut Button> {
+    pub fn input(&mut self, pin: u32) -> Option<&mut Button<S>> {
         self.buttons.get_mut(index(pin)?)
     }
     pub fn servo(&mut self, pin: u32) -> Option<&mut Recorded> {
@@ -173,8 +186,15 @@ impl Pins {
         if BUTTON_STOPS.load(Relaxed) == 0 {
             return None;
         }
-        let stop = self.buttons.iter_mut().find_map(|b| b.stop.take())?;
+        let button = self.buttons.iter_mut().find(|b| b.stopped)?;
+        button.stopped = false;
         BUTTON_STOPS.fetch_sub(1, Relaxed);
-        Some(stop)
+        Some(NoScriptedChange.into())
+    }
+}
+
+impl<S: Script> Default for Pins<S> {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -192,14 +192,16 @@ pub struct PaintedStacks;
 // 16-byte aligned, alive until Wasmtime drops the `StackMemory`.
 unsafe impl StackCreator for PaintedStacks {
     fn new_stack(&self, size: usize, _zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
-        let words = size.div_ceil(16) * 4;
-        let mut memory: Vec<u32> = Vec::new();
+        // Painted 16 bytes a step: a word at a time took 1.5 instructions a
+        // byte (9 300 for a 6 KiB stack, an eighth of an instantiation).
+        let chunks = size.div_ceil(16);
+        let mut memory: Vec<[u32; 4]> = Vec::new();
         memory
-            .try_reserve_exact(words)
+            .try_reserve_exact(chunks)
             .map_err(|_| wasmtime::format_err!("out of memory for a {size}-byte fiber stack"))?;
-        memory.resize(words, PAINT);
-        SIZE.store(words * 4, Relaxed);
-        let stack = Painted(memory.into_boxed_slice());
+        memory.resize(chunks, [PAINT; 4]);
+        SIZE.store(chunks * 16, Relaxed);
+        let stack = Painted(memory.into_flattened().into_boxed_slice());
         let bottom = stack.range().start;
         LAST_BOTTOM.store(bottom, Relaxed);
         CREATED.fetch_add(1, Relaxed);

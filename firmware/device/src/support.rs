@@ -7,6 +7,19 @@ use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use belljar_host::{Change, Stop};
 
+/// A wait for an input change that no scripted press makes, and no time
+/// limit ends: it would never end, so the app is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoScriptedChange;
+
+impl From<NoScriptedChange> for Stop {
+    fn from(_: NoScriptedChange) -> Stop {
+        Stop::Other(
+            "the app waits for an input change that no scripted input (BELLJAR_PRESS) makes",
+        )
+    }
+}
+
 /// A button held down on `pin` from `from_ms` (inclusive) to `to_ms`
 /// (exclusive) of board time, as `belljar run --press` scripts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +90,7 @@ impl RunLimits {
         presses: &[Press],
         pin: u32,
         change: Change,
-    ) -> Result<(), Stop> {
+    ) -> Result<(), NoScriptedChange> {
         let now = crate::clock::board_ms();
         let mut script = [(0, 0, 0); 16];
         for (slot, p) in script.iter_mut().zip(presses) {
@@ -88,11 +101,7 @@ impl RunLimits {
             Some(at) => self.for_ms.map_or(at, |limit| at.min(limit)),
             None => match self.for_ms {
                 Some(limit) => limit,
-                None => {
-                    return Err(Stop::Other(
-                        "the app waits for an input change that no scripted input (BELLJAR_PRESS) makes",
-                    ));
-                }
+                None => return Err(NoScriptedChange),
             },
         };
         embassy_time::Timer::at(embassy_time::Instant::from_millis(

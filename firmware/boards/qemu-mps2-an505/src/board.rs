@@ -14,7 +14,8 @@ use core::ptr::{read_volatile, write_volatile};
 use belljar_device::belljar_host::Peripherals;
 use belljar_device::belljar_host::{Absent, Stop};
 use belljar_device::board::{Hardware, Rules};
-use belljar_device::pins::{Button, Output, Pins, Recorded};
+use belljar_device::pins::{Button, Output, Pins, Recorded, Script};
+use belljar_device::{Press, RunLimits};
 
 use crate::i2c::SbconI2c;
 use crate::settings;
@@ -28,21 +29,9 @@ const FPGAIO: usize = 0x5030_2000;
 /// LED0 register: bit n drives user LED n.
 const FPGAIO_LED0: usize = FPGAIO;
 
-/// Pin 25 drives LED0 of the FPGA IO block; every level is recorded.
-fn drive(pin: u32, high: bool) {
-    if pin == LED_PIN {
-        // SAFETY: the FPGA IO LED register; only pin 25 writes it.
-        unsafe {
-            let leds = read_volatile(FPGAIO_LED0 as *const u32);
-            let leds = if high { leds | 1 } else { leds & !1 };
-            write_volatile(FPGAIO_LED0 as *mut u32, leds);
-        }
-    }
-}
-
 /// One app's view of the board's hardware.
 pub struct Mps2 {
-    pins: Pins,
+    pins: Pins<Self>,
     /// Bus `i2c0`: Shield 1's SBCon controller.
     i2c0: SbconI2c,
 }
@@ -50,25 +39,42 @@ pub struct Mps2 {
 impl Mps2 {
     pub fn new() -> Self {
         Mps2 {
-            pins: Pins::new(settings::PRESSES, settings::RULES.limits, drive),
+            pins: Pins::new(),
             i2c0: SbconI2c::new(SbconI2c::SHIELD1),
         }
     }
 }
 
+impl Script for Mps2 {
+    const PRESSES: &'static [Press] = settings::PRESSES;
+    const LIMITS: RunLimits = settings::RULES.limits;
+
+    /// Pin 25 drives LED0 of the FPGA IO block; every level is recorded.
+    fn drive(pin: u32, high: bool) {
+        if pin == LED_PIN {
+            // SAFETY: the FPGA IO LED register; only pin 25 writes it.
+            unsafe {
+                let leds = read_volatile(FPGAIO_LED0 as *const u32);
+                let leds = if high { leds | 1 } else { leds & !1 };
+                write_volatile(FPGAIO_LED0 as *mut u32, leds);
+            }
+        }
+    }
+}
+
 impl Peripherals for Mps2 {
-    type Output = Output;
-    type Input = Button;
+    type Output = Output<Self>;
+    type Input = Button<Self>;
     type Servo = Recorded;
     type Pwm = Recorded;
     type Analog = Absent;
     type I2c = SbconI2c;
     type Spi = Absent;
 
-    fn output(&mut self, pin: u32) -> Option<&mut Output> {
+    fn output(&mut self, pin: u32) -> Option<&mut Output<Self>> {
         self.pins.output(pin)
     }
-    fn input(&mut self, pin: u32) -> Option<&mut Button> {
+    fn input(&mut self, pin: u32) -> Option<&mut Button<Self>> {
         self.pins.input(pin)
     }
     fn servo(&mut self, pin: u32) -> Option<&mut Recorded> {

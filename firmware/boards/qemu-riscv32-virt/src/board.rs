@@ -10,40 +10,42 @@
 use belljar_device::belljar_host::Peripherals;
 use belljar_device::belljar_host::{Absent, Stop};
 use belljar_device::board::{Hardware, Rules};
-use belljar_device::pins::{Button, Output, Pins, Recorded};
+use belljar_device::pins::{Button, Output, Pins, Recorded, Script};
+use belljar_device::{Press, RunLimits};
 
 use crate::settings;
 use crate::uart;
 
-/// The virt machine has nothing to drive: levels are only recorded.
-fn drive(_pin: u32, _high: bool) {}
-
 /// One app's view of the board's hardware.
 pub struct Virt {
-    pins: Pins,
+    pins: Pins<Self>,
 }
 
 impl Virt {
     pub fn new() -> Self {
-        Virt {
-            pins: Pins::new(settings::PRESSES, settings::RULES.limits, drive),
-        }
+        Virt { pins: Pins::new() }
     }
 }
 
+/// The virt machine has nothing to drive: levels are only recorded.
+impl Script for Virt {
+    const PRESSES: &'static [Press] = settings::PRESSES;
+    const LIMITS: RunLimits = settings::RULES.limits;
+}
+
 impl Peripherals for Virt {
-    type Output = Output;
-    type Input = Button;
+    type Output = Output<Self>;
+    type Input = Button<Self>;
     type Servo = Recorded;
     type Pwm = Recorded;
     type Analog = Absent;
     type I2c = Absent;
     type Spi = Absent;
 
-    fn output(&mut self, pin: u32) -> Option<&mut Output> {
+    fn output(&mut self, pin: u32) -> Option<&mut Output<Self>> {
         self.pins.output(pin)
     }
-    fn input(&mut self, pin: u32) -> Option<&mut Button> {
+    fn input(&mut self, pin: u32) -> Option<&mut Button<Self>> {
         self.pins.input(pin)
     }
     fn servo(&mut self, pin: u32) -> Option<&mut Recorded> {
