@@ -21,8 +21,9 @@
 //! Debian's `clang-14` for wasm32 against wasi-libc's headers only, links
 //! them with `wasm-ld-14` (no libc, so no WASI imports), and gives the module
 //! belljar's memory: 1-byte pages, `memory` bytes and no declared maximum
-//! (as a Rust app's: [`crate::Memory::rustflags`]), the shadow stack first. From there on it is a Rust app's pipeline: wit-component,
-//! precompile to Pulley.
+//! (as a Rust app's: [`crate::Memory::rustflags`]), the shadow stack first.
+//! From there on it is a Rust app's pipeline: wit-component, precompile to
+//! Pulley.
 //!
 //! `.zig` sources are Zig: `zig translate-c` turns the bindings' header into
 //! a module the app imports (`@import("blinky")`), `zig build-obj` compiles

@@ -446,11 +446,12 @@ fn real_main() -> Result<ExitCode> {
                 while apps.iter().any(|a: &run::RunApp| a.name == name) {
                     name.push('\'');
                 }
+                let declared = run::Declared::of(&source)?;
                 apps.push(run::RunApp {
                     name,
                     app: loader.load(&source)?,
-                    grants: run::grants(&source)?,
-                    memory: run::memory(&source)?,
+                    grants: declared.grants,
+                    memory: declared.memory,
                 });
             }
             let sim = belljar_sim::Sim::new(config)?;

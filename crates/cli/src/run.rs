@@ -95,12 +95,10 @@ impl SimApp {
 }
 
 /// Loads `source` onto a fresh simulated board, with at most the linear
-/// memory its crate asks for ([`memory`]).
+/// memory its crate asks for ([`Declared`]).
 pub fn start(source: &Source, mut config: SimConfig) -> Result<SimApp> {
-    if let Some(asked) = memory(source)? {
-        let limit = &mut config.limits.resources.memory;
-        *limit = (*limit).min(asked);
-    }
+    let memory = Declared::of(source)?.memory;
+    config.limits = config.limits.memory_at_most(memory);
     let loader = Loader::new()?;
     let app = loader.load(source)?;
     let name = source.name();
@@ -143,28 +141,33 @@ impl RunApp {
     }
 }
 
-/// The linear memory a guest asks for: its crate's `memory` (what `belljar
-/// sign` puts into its package, and a device holds it to), none if it is
-/// not a crate.
-pub fn memory(source: &Source) -> Result<Option<usize>> {
-    let Source::Crate(dir) = source else {
-        return Ok(None);
-    };
-    Ok(Some(
-        belljar_build::GuestCrate::open(dir)?.memory.memory as usize,
-    ))
+/// What a guest declares for the simulator to hold it to, as a signed
+/// package would carry it: its crate's capabilities
+/// (`[package.metadata.belljar.capabilities]`; everything is granted when
+/// it declares none or is not a crate) and its linear memory budget (its
+/// crate's `memory`, what `belljar sign` puts into its package; none if it
+/// is not a crate). The crate is read once.
+pub struct Declared {
+    pub grants: Grants,
+    pub memory: Option<usize>,
 }
 
-/// What a guest may touch on the simulator: what its crate declares
-/// (`[package.metadata.belljar.capabilities]`, as a signed package would
-/// carry it), or everything when it declares nothing or is not a crate.
-pub fn grants(source: &Source) -> Result<Grants> {
-    let Source::Crate(dir) = source else {
-        return Ok(Grants::ALL);
-    };
-    match belljar_build::GuestCrate::open(dir)?.capabilities {
-        None => Ok(Grants::ALL),
-        Some(caps) => capability_grants(&caps),
+impl Declared {
+    pub fn of(source: &Source) -> Result<Declared> {
+        let Source::Crate(dir) = source else {
+            return Ok(Declared {
+                grants: Grants::ALL,
+                memory: None,
+            });
+        };
+        let krate = belljar_build::GuestCrate::open(dir)?;
+        Ok(Declared {
+            grants: match krate.capabilities {
+                None => Grants::ALL,
+                Some(caps) => capability_grants(&caps)?,
+            },
+            memory: Some(krate.memory.memory as usize),
+        })
     }
 }
 
@@ -206,10 +209,7 @@ pub fn run_with<'a>(sim: &Sim, apps: &'a [RunApp], background: Vec<Task<'a, ()>>
     let mut exits: Vec<Option<Exit>> = apps.iter().map(|_| None).collect();
     for (i, (run_app, (board, mut access))) in apps.iter().zip(boards).enumerate() {
         access.grants = run_app.grants.clone();
-        let mut limits = sim.limits();
-        if let Some(asked) = run_app.memory {
-            limits.resources.memory = limits.resources.memory.min(asked);
-        }
+        let limits = sim.limits().memory_at_most(run_app.memory);
         match sim.block_on(run_app.app.instantiate(board, access, limits)) {
             Ok(running) => started_apps.push((i, running)),
             Err(exit) => exits[i] = Some(exit),

@@ -177,6 +177,19 @@ impl wasmtime::ResourceLimiter for Limiter {
 /// instructions on a Cortex-M33 (1 ms at 150 MHz).
 pub const DEFAULT_YIELD_FUEL: u64 = 10_000;
 
+impl Limits {
+    /// These limits with each linear memory capped at the `asked` bytes an
+    /// app declares (its signed package's or its crate's `memory`) when
+    /// that is less: an app never gets more than its budget, nor more than
+    /// the device allows.
+    pub fn memory_at_most(mut self, asked: Option<usize>) -> Limits {
+        if let Some(asked) = asked {
+            self.resources.memory = self.resources.memory.min(asked);
+        }
+        self
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

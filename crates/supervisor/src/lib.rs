@@ -115,11 +115,7 @@ pub fn grants(caps: &Capabilities) -> Grants {
 /// The limits an app runs with: the device's, with the linear memory its
 /// signed package asks for when that is less (the device caps it).
 pub fn budget(device: Limits, caps: &Capabilities) -> Limits {
-    let mut limits = device;
-    if let Some(asked) = caps.memory {
-        limits.resources.memory = limits.resources.memory.min(asked as usize);
-    }
-    limits
+    device.memory_at_most(caps.memory.map(|asked| asked as usize))
 }
 
 /// Installs `package` as the confirmed app of empty slots (the factory
