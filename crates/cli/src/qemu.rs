@@ -277,6 +277,7 @@ fn build_crate(
     };
     cmd.args(["--target", target, "--target-dir"])
         .arg(&target_dir)
+        .args(["--config", &remapped_paths(target, &dir)])
         .args(settings.cargo_config.iter().flat_map(|c| ["--config", c]))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -380,6 +381,35 @@ fn own_workspace(firmware: &Path, board: &str) -> Option<String> {
     text.lines()
         .any(|l| l.trim() == "[workspace]")
         .then(|| manifest.display().to_string())
+}
+
+/// `cargo --config` for `target`'s rustflags (joined to those of
+/// `firmware/.cargo/config.toml`): source paths as panic locations keep
+/// them, without the machine's cargo home and checkout (`wasmtime-48.0.8/src/...`,
+/// not `/home/.../.cargo/registry/src/index.crates.io-.../wasmtime-48.0.8/src/...`).
+/// About 100 dependency files have such a location: 6 KiB of flash less
+/// for every firmware, and the same bytes whoever builds it. (Cargo's
+/// `trim-paths` does this, but is not stable in Rust 1.95.)
+fn remapped_paths(target: &str, firmware: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    if let Some(home) = cargo_home {
+        // One directory per registry index (`index.crates.io-<hash>`), and git dependencies.
+        if let Ok(indexes) = std::fs::read_dir(home.join("registry/src")) {
+            prefixes.extend(indexes.flatten().map(|index| index.path()));
+        }
+        prefixes.push(home.join("git/checkouts"));
+    }
+    if let Ok(repo) = firmware.join("..").canonicalize() {
+        prefixes.push(repo);
+    }
+    let flags: Vec<String> = prefixes
+        .iter()
+        .map(|from| format!("{:?}", format!("--remap-path-prefix={}/=", from.display())))
+        .collect();
+    format!("target.{target}.rustflags=[{}]", flags.join(","))
 }
 
 fn ensure_target(target: &str) -> Result<()> {
