@@ -282,7 +282,9 @@ impl OldFirmware {
     /// fiber, heartbeat or FP settings); returns the ELF.
     fn build(&self, cwasm: &Path, settings: &FirmwareSettings) -> PathBuf {
         let mut cmd = self.0.cargo("firmware");
-        cmd.args(["build", "--release", "-p", BOARD])
+        // The same source-path remapping as the current firmware's build.
+        let remapped = qemu::remapped_paths(qemu::THUMB, &self.0.dir.join("firmware"));
+        cmd.args(["build", "--release", "-p", BOARD, "--config", &remapped])
             .env("BELLJAR_GUEST", cwasm.canonicalize().unwrap())
             .env("BELLJAR_TRACE", if settings.trace { "1" } else { "0" });
         let vars = [

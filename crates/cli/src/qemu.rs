@@ -13,7 +13,8 @@ use belljar_build::GuestCrate;
 use belljar_profile::Target;
 use belljar_sim::devices::{I2cModel, I2cSpec};
 
-const THUMB: &str = "thumbv8m.main-none-eabihf";
+/// The Cortex-M33 boards' Rust target.
+pub const THUMB: &str = "thumbv8m.main-none-eabihf";
 
 /// A board `belljar qemu` builds firmware for and boots.
 #[derive(Debug)]
@@ -390,7 +391,7 @@ fn own_workspace(firmware: &Path, board: &str) -> Option<String> {
 /// About 100 dependency files have such a location: 6 KiB of flash less
 /// for every firmware, and the same bytes whoever builds it. (Cargo's
 /// `trim-paths` does this, but is not stable in Rust 1.95.)
-fn remapped_paths(target: &str, firmware: &Path) -> String {
+pub fn remapped_paths(target: &str, firmware: &Path) -> String {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
