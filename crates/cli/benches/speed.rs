@@ -288,14 +288,14 @@ impl Board for Stamped {
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
         self.board.delay_ns(ns)
     }
-    fn event(&mut self, at_ms: u64, event: &Event<'_>) {
+    fn event(&mut self, event: &Event<'_>) {
         if let Event::Log { message, .. } = event
             && message.starts_with(MARK)
         {
             let at = self.epoch.elapsed().as_nanos() as f64;
             push_mark(&mut self.marks.lock().unwrap(), message, at);
         }
-        self.board.event(at_ms, event);
+        self.board.event(event);
     }
     fn poll_stop(&mut self) -> Option<Stop> {
         self.board.poll_stop()

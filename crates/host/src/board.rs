@@ -45,9 +45,11 @@ pub trait Board: Send + 'static {
     /// (boards round up to their timer's resolution or spin for short waits).
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_;
 
-    /// Every host call, with the time it took effect. Boards print these
-    /// (simulator timeline, firmware console) or ignore them.
-    fn event(&mut self, _at_ms: u64, _event: &Event<'_>) {}
+    /// Every host call, as it takes effect. Boards print these (simulator
+    /// timeline, firmware console), stamped with their own clock
+    /// ([`Board::now_ms`]) when they do, or ignore them: a board that
+    /// records nothing reads no clock on a host call.
+    fn event(&mut self, _event: &Event<'_>) {}
 
     /// Checked after every host call: `Some` ends the guest cleanly (a
     /// simulator time limit, scripted input that ran out, a supervisor).

@@ -895,8 +895,7 @@ impl<B: Board> Host<B> {
         if let Err(fault) = self.access.interface("delay") {
             return self.finish(Err(fault));
         }
-        let at = self.board.now_ms();
-        self.board.event(at, &Event::DelayNs { ns });
+        self.board.event(&Event::DelayNs { ns });
         self.board.delay_ns(ns).await;
         self.host_calls += 1;
         match self.board.poll_stop() {

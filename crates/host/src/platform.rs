@@ -86,9 +86,9 @@ impl<B: Board> Host<B> {
         }
     }
 
-    /// Ends one host call: event (stamped now), then the stop check. A
-    /// failure while the board is stopping the guest (e.g. simulated input
-    /// ran out) is a stop, not a fault.
+    /// Ends one host call: the event (the board stamps it), then the stop
+    /// check. A failure while the board is stopping the guest (e.g.
+    /// simulated input ran out) is a stop, not a fault.
     pub(crate) fn finish<T>(
         &mut self,
         result: Result<(T, Event<'_>), Fault>,
@@ -96,8 +96,7 @@ impl<B: Board> Host<B> {
         self.host_calls += 1;
         match result {
             Ok((value, event)) => {
-                let at = self.board.now_ms();
-                self.board.event(at, &event);
+                self.board.event(&event);
                 match self.board.poll_stop() {
                     Some(stop) => Err(wasmtime::Error::new(stop)),
                     None => Ok(value),
@@ -186,8 +185,7 @@ impl<B: Board> timing::Host for Host<B> {
         if let Err(fault) = self.access.interface("timing") {
             return self.finish(Err(fault));
         }
-        let at = self.board.now_ms();
-        self.board.event(at, &Event::Delay { ms });
+        self.board.event(&Event::Delay { ms });
         self.board.delay_ms(ms).await;
         self.host_calls += 1;
         match self.board.poll_stop() {

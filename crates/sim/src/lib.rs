@@ -1020,8 +1020,9 @@ impl Board for SimBoard {
     }
 
     /// Records the call, then charges its time on the reference board.
-    fn event(&mut self, at_ms: u64, event: &Event<'_>) {
+    fn event(&mut self, event: &Event<'_>) {
         let mut world = lock(&self.world);
+        let at_ms = world.now_ms();
         world.record_event(at_ms, self.app, event);
         let now = world.now_ns + world.host_call_ns;
         world.advance_to(now);

@@ -113,7 +113,7 @@ impl<H: Hardware> Board for DeviceBoard<H> {
         board_ms()
     }
 
-    fn event(&mut self, at_ms: u64, event: &Event<'_>) {
+    fn event(&mut self, event: &Event<'_>) {
         // Runs on the guest's fiber, during its host call.
         #[cfg(target_arch = "arm")]
         if H::RULES.fp_probe {
@@ -130,7 +130,7 @@ impl<H: Hardware> Board for DeviceBoard<H> {
         }
         if H::RULES.trace {
             let line = TimelineLine {
-                at_ms,
+                at_ms: board_ms(),
                 source: self.name,
                 event,
             };
@@ -145,6 +145,8 @@ impl<H: Hardware> Board for DeviceBoard<H> {
         if let Some(stop) = self.hardware.take_stop() {
             return Some(stop);
         }
+        // No clock read on a host call without a time limit.
+        H::RULES.limits.for_ms?;
         H::RULES.limits.time_limit(board_ms())
     }
 }
