@@ -175,6 +175,9 @@ struct World {
     /// Pending timers by (deadline, registration order).
     timers: BTreeMap<(u64, u64), Waker>,
     next_timer: u64,
+    /// The wake flags of the tasks [`Sim::run`] is running (empty outside
+    /// it): an app's delay checks them before it jumps the clock itself.
+    ready: Vec<Arc<Flag>>,
     trace: Vec<TraceLine>,
     keep_timeline: bool,
     i2c: Vec<I2cBus>,
@@ -231,6 +234,18 @@ impl World {
             let name = self.names[app].clone();
             self.emit(at_ms, name, alone, event.to_string());
         }
+    }
+
+    /// Whether the run loop, with every task waiting, would next jump the
+    /// clock to `deadline` and wake nothing else: no task is woken, no timer
+    /// ends at or before it, and virtual time is not paced to the wall clock.
+    fn nothing_before(&self, deadline: u64) -> bool {
+        !self.realtime
+            && self
+                .timers
+                .first_key_value()
+                .is_none_or(|(&(first, _), _)| first > deadline)
+            && !self.ready.iter().any(|f| f.0.load(Ordering::Acquire))
     }
 
     /// Moves the clock forward and wakes every timer that is due.
@@ -332,6 +347,7 @@ impl Sim {
                 names: Vec::new(),
                 timers: BTreeMap::new(),
                 next_timer: 0,
+                ready: Vec::new(),
                 trace: Vec::new(),
                 i2c,
                 spi,
@@ -484,6 +500,7 @@ impl Sim {
             .map(|_| Arc::new(Flag(AtomicBool::new(true))))
             .collect();
         let wakers: Vec<Waker> = flags.iter().map(|f| Waker::from(f.clone())).collect();
+        let outer = std::mem::replace(&mut lock(&self.world).ready, flags.clone());
         let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
         let slice_ns = self.limits.yield_fuel.saturating_mul(self.ns_per_fuel);
         // With `realtime`, virtual time never runs ahead of the wall clock.
@@ -541,12 +558,14 @@ impl Sim {
             world.advance_to(deadline);
             pace(&world);
         }
+        lock(&self.world).ready = outer;
         // Drop unfinished tasks (stopping their guests) before reporting.
         drop(tasks);
         results
     }
 }
 
+#[derive(Debug)]
 struct Flag(AtomicBool);
 
 impl Wake for Flag {
@@ -569,6 +588,11 @@ pub struct Sleep {
     /// Cut short at the time limit (an app's delay, so that it sees the
     /// limit at its next host call).
     to_limit: bool,
+    /// An app's delay, the only future its task awaits: when nothing else
+    /// can run before it ends (no task woken, no earlier timer, not
+    /// `realtime`), it moves the clock to its end and is done, as the run
+    /// loop would after switching away from the guest and back.
+    inline: bool,
 }
 
 impl Sleep {
@@ -579,37 +603,43 @@ impl Sleep {
             deadline: None,
             key: None,
             to_limit: false,
+            inline: false,
         }
+    }
+
+    /// An app's delay ([`Sleep::inline`]), cut short at the time limit.
+    fn app_delay(world: Shared, duration_ns: u64) -> Sleep {
+        let mut sleep = Sleep::new(world, duration_ns);
+        sleep.to_limit = true;
+        sleep.inline = true;
+        sleep
     }
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let world = self.world.clone();
-        let mut world = lock(&world);
-        let duration = self.duration_ns;
-        let to_limit = self.to_limit;
-        let deadline = *self.deadline.get_or_insert_with(|| {
-            let until = world.now_ns.saturating_add(duration);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut world = lock(&this.world);
+        let deadline = *this.deadline.get_or_insert_with(|| {
+            let until = world.now_ns.saturating_add(this.duration_ns);
             match world.limit_ns {
-                Some(limit) if to_limit => until.min(limit),
+                Some(limit) if this.to_limit => until.min(limit),
                 _ => until,
             }
         });
         if world.now_ns >= deadline {
             return Poll::Ready(());
         }
-        let key = match self.key {
-            Some(key) => key,
-            None => {
-                let key = (deadline, world.next_timer);
-                world.next_timer += 1;
-                key
-            }
-        };
-        self.key = Some(key);
+        if this.inline && this.key.is_none() && world.nothing_before(deadline) {
+            world.now_ns = deadline;
+            return Poll::Ready(());
+        }
+        let key = *this.key.get_or_insert_with(|| {
+            world.next_timer += 1;
+            (deadline, world.next_timer - 1)
+        });
         world.timers.insert(key, cx.waker().clone());
         Poll::Pending
     }
@@ -963,9 +993,7 @@ impl Board for SimBoard {
     }
 
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
-        let mut sleep = Sleep::new(self.world.clone(), ns);
-        sleep.to_limit = true;
-        sleep
+        Sleep::app_delay(self.world.clone(), ns)
     }
 
     /// Ends when the millisecond clock has advanced by `ms`, as on the
@@ -976,9 +1004,7 @@ impl Board for SimBoard {
         let end = (world.now_ms() + u64::from(ms)) * 1_000_000;
         let duration = end.saturating_sub(world.now_ns);
         drop(world);
-        let mut sleep = Sleep::new(self.world.clone(), duration);
-        sleep.to_limit = true;
-        sleep
+        Sleep::app_delay(self.world.clone(), duration)
     }
 
     fn has_uart(&self) -> bool {
@@ -1048,4 +1074,90 @@ pub fn time_limit_exit(sim: &Sim) -> Exit {
     Exit::Stopped(Stop::TimeLimit {
         ms: world.limit_ns.unwrap_or(world.now_ns) / 1_000_000,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `app` (delays on its board, each end logged at its virtual ms)
+    /// beside a firmware-like task that logs after sleeping 200 ms, then
+    /// until 800 ms; returns the log and how many timers were queued.
+    fn run(delays_ms: &[u32], time_limit_ms: Option<u64>) -> (Vec<(&'static str, u64)>, u64) {
+        let sim = Sim::new(SimConfig {
+            time_limit_ms,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let (mut board, _) = sim.board("app");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let app = {
+            let (log, sim) = (log.clone(), sim.clone());
+            async move {
+                for &ms in delays_ms {
+                    board.delay_ms(ms).await;
+                    log.lock().unwrap().push(("app", sim.elapsed_ms()));
+                }
+            }
+        };
+        let background = {
+            let (log, sim) = (log.clone(), sim.clone());
+            async move {
+                sim.sleep_ms(200).await;
+                log.lock().unwrap().push(("task", sim.elapsed_ms()));
+                sim.sleep_until_ms(800).await;
+                log.lock().unwrap().push(("task", sim.elapsed_ms()));
+            }
+        };
+        sim.run(vec![Box::pin(app)], vec![Box::pin(background)]);
+        let log = log.lock().unwrap().clone();
+        (log, lock(&sim.world).next_timer)
+    }
+
+    #[test]
+    fn an_app_delay_lets_every_earlier_timer_go_first() {
+        // Each of the first two delays ends after one of the task's timers:
+        // they wait in the queue (4 timers: 2 the task's, 2 the app's).
+        let (log, timers) = run(&[500, 500], None);
+        assert_eq!(
+            log,
+            [("task", 200), ("app", 500), ("task", 800), ("app", 1000)]
+        );
+        assert_eq!(timers, 4);
+    }
+
+    #[test]
+    fn an_app_delay_with_nothing_due_before_it_moves_the_clock_itself() {
+        // After 900 ms the task has ended: the last three delays queue no
+        // timer (the same times as through the queue).
+        let (log, timers) = run(&[900, 100, 100, 300], None);
+        assert_eq!(
+            log,
+            [
+                ("task", 200),
+                ("task", 800),
+                ("app", 900),
+                ("app", 1000),
+                ("app", 1100),
+                ("app", 1400)
+            ]
+        );
+        assert_eq!(timers, 3);
+    }
+
+    #[test]
+    fn an_app_delay_moving_the_clock_itself_stops_at_the_time_limit() {
+        let (log, timers) = run(&[900, 5000, 100], Some(1500));
+        assert_eq!(
+            log,
+            [
+                ("task", 200),
+                ("task", 800),
+                ("app", 900),
+                ("app", 1500),
+                ("app", 1500)
+            ]
+        );
+        assert_eq!(timers, 3);
+    }
 }
