@@ -353,10 +353,12 @@ struct LimitArgs {
     /// Total fuel for the run (about one unit per wasm instruction).
     #[arg(long)]
     fuel: Option<u64>,
-    /// Fuel a guest may burn between two host calls before it is stopped as a runaway.
+    /// Fuel a guest may burn between two host calls before it is stopped as a runaway
+    /// (less up to twice --yield-fuel).
     #[arg(long, default_value_t = Limits::default().watchdog_fuel)]
     watchdog_fuel: u64,
-    /// Fuel a computing guest burns before it yields to other tasks.
+    /// Fuel a computing guest burns before it yields to other tasks (one that only
+    /// calls host functions that do not wait yields within twice this).
     #[arg(long, default_value_t = Limits::default().yield_fuel)]
     yield_fuel: u64,
     /// Bytes of linear memory an app may have (as on the boards).

@@ -327,15 +327,6 @@ fn an_import_with_other_signatures_is_refused() {
     assert!(matches!(err, LoadError::ImportMismatch(_)), "{err}");
 }
 
-/// A component written as WAT, precompiled for this host and loaded.
-fn wat_app(name: &str, text: &str) -> App<SimBoard> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(format!("{name}.wat"));
-    std::fs::write(&path, text).unwrap();
-    let component = belljar_cli::guest::component_bytes(&path).unwrap();
-    load(belljar_build::precompile(&component, Target::host()).unwrap()).unwrap()
-}
-
 /// A memory with no maximum, and exports to grow it and to grow it forever.
 const GROWER: &str = r#"
 (component
@@ -418,24 +409,6 @@ fn an_app_needing_more_memory_than_allowed_fails_to_instantiate_naming_the_limit
     assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.to_string()));
 }
 
-/// A component whose `run` calls `interface.func` in a loop forever:
-/// `ty` is the import's component type, `core_ty` its lowered core type and
-/// `call` the core instructions of one iteration.
-fn host_call_loop(interface: &str, func: &str, ty: &str, core_ty: &str, call: &str) -> String {
-    format!(
-        r#"
-(component
-  (import "embedded:platform/{interface}" (instance $imp (export "{func}" (func {ty}))))
-  (core func $f (canon lower (func $imp "{func}")))
-  (core module $m
-    (import "host" "f" (func $f {core_ty}))
-    (func (export "run") (loop {call} (br 0))))
-  (core instance $i (instantiate $m (with "host" (instance (export "f" (func $f))))))
-  (func (export "run") (canon lift (core func $i "run"))))
-"#
-    )
-}
-
 #[test]
 fn a_uart_write_loop_takes_wire_time_and_ends_at_the_time_limit() {
     let writer = host_call_loop(
@@ -460,11 +433,14 @@ fn a_uart_write_loop_takes_wire_time_and_ends_at_the_time_limit() {
         "{exit}"
     );
     // 115 200 baud, ten bits a byte, plus each call's own time: about
-    // 9 400 bytes in a second, as a real UART would take them.
+    // 9 400 bytes in a second, as a real UART would take them; less the
+    // one yield slice of fuel (10 000 units at 100 ns, charged when the
+    // guest yields on fuel) that ~2 fuel a byte adds up to.
     let written = sim_app.board().uart_output().len() as u64;
     let per_byte = 10_000_000_000 / 115_200 + belljar_sim::DEFAULT_HOST_CALL_NS;
+    let slice_ns = Limits::default().yield_fuel * belljar_sim::DEFAULT_NS_PER_FUEL;
     assert!(
-        written.abs_diff(1_000_000_000 / per_byte) <= 1,
+        written.abs_diff((1_000_000_000 - slice_ns) / per_byte) <= 1,
         "{written} bytes"
     );
 }
@@ -492,6 +468,14 @@ fn a_loop_of_host_calls_that_do_not_wait_still_moves_time() {
         ),
         "{exit}"
     );
+    // 20 us a call, and it yields on fuel once (a slice of 10 000 fuel is
+    // used up after 5 000 calls of 2 fuel, charged as 1 ms; the watchdog
+    // grant is renewed at the call after two slices, which starts a new
+    // slice): 100 ms + 1 ms + 99 ms.
     let calls = sim_app.running.store().data().host_calls;
-    assert_eq!(calls, 200_000_000 / belljar_sim::DEFAULT_HOST_CALL_NS);
+    let slice_ns = Limits::default().yield_fuel * belljar_sim::DEFAULT_NS_PER_FUEL;
+    assert_eq!(
+        calls,
+        (200_000_000 - slice_ns) / belljar_sim::DEFAULT_HOST_CALL_NS
+    );
 }

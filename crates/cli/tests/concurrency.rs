@@ -20,12 +20,21 @@ fn side_by_side(
     config: SimConfig,
     heartbeat_ms: Option<u64>,
 ) -> (Vec<AppReport>, Vec<TraceLine>) {
-    let sim = Sim::new(config).unwrap();
     // `blinky#2`: a second instance of the blinky guest.
     let apps: Vec<_> = names
         .iter()
         .map(|n| run::RunApp::new(*n, load(n.split('#').next().unwrap())))
         .collect();
+    apps_side_by_side(apps, config, heartbeat_ms)
+}
+
+/// [`side_by_side`] for apps already loaded.
+fn apps_side_by_side(
+    apps: Vec<run::RunApp>,
+    config: SimConfig,
+    heartbeat_ms: Option<u64>,
+) -> (Vec<AppReport>, Vec<TraceLine>) {
+    let sim = Sim::new(config).unwrap();
     let background: Vec<Task<'_, ()>> = heartbeat_ms
         .map(|period| {
             let sim = sim.clone();
@@ -99,27 +108,96 @@ fn a_spinning_guest_starves_neither_the_firmware_nor_the_other_app() {
     assert_eq!(spinner.kind, TrapKind::Runaway { fuel: 20_000_000 });
     assert!(matches!(apps[0].exit, Exit::Stopped(_)), "{}", apps[0].exit);
 
-    // The heartbeat kept its period, within one yield slice (1 ms), while the
-    // spinner ran (0..2 s) and after.
-    let beats = lines_of(&timeline, "firmware");
-    assert_eq!(beats.len(), 40, "{beats:?}");
+    // The heartbeat kept its period while the spinner ran (0..2 s) and
+    // after, and blinky kept blinking, within one yield slice (1 ms).
+    assert_on_time(&timeline, 100, 4000, 1);
+}
+
+/// The firmware heartbeat came every `period` ms, at most `late` ms late,
+/// and blinky's lines are the ones it has alone, each within `late` ms.
+fn assert_on_time(timeline: &[TraceLine], period: u64, ms: u64, late: u64) {
+    let beats = lines_of(timeline, "firmware");
+    assert_eq!(beats.len() as u64, ms / period, "{beats:?}");
     for (i, (at, text)) in beats.iter().enumerate() {
-        let due = (i as u64 + 1) * 100;
+        let due = (i as u64 + 1) * period;
         assert!(
-            (due..=due + 1).contains(at),
+            (due..=due + late).contains(at),
             "{text} at {at} ms, due at {due} ms"
         );
     }
-    // Blinky kept blinking through the spin and after it, on time.
-    let (_, alone) = run_for("blinky", 4000, SimConfig::default());
-    let shared = lines_of(&timeline, "blinky");
+    let (_, alone) = run_for("blinky", ms, SimConfig::default());
+    let shared = lines_of(timeline, "blinky");
     assert_eq!(shared.len(), alone.len());
     for ((t_shared, text), line) in shared.iter().zip(&alone) {
         assert_eq!(text, &line.text);
         assert!(
-            t_shared.abs_diff(line.at_ms) <= 1,
-            "`{text}` at {t_shared} ms beside the spinner, {} ms alone",
+            t_shared.abs_diff(line.at_ms) <= late,
+            "`{text}` at {t_shared} ms beside the other app, {} ms alone",
             line.at_ms
+        );
+    }
+}
+
+#[test]
+fn a_guest_looping_on_host_calls_that_do_not_wait_starves_no_one() {
+    // `clock.now-ms` in a loop forever (2 fuel and one 20 us host call a
+    // turn): no call waits, so only fuel yields let anything else run, and
+    // each call is progress to the watchdog.
+    let spammer = host_call_loop(
+        "clock",
+        "now-ms",
+        "(result u64)",
+        "(result i64)",
+        "(drop (call $f))",
+    );
+    let apps = vec![
+        run::RunApp::new("spammer", wat_app("spammer", &spammer)),
+        run::RunApp::new("blinky", load("blinky")),
+    ];
+    let config = SimConfig {
+        time_limit_ms: Some(3000),
+        ..SimConfig::default()
+    };
+    let (apps, timeline) = apps_side_by_side(apps, config, Some(100));
+    for app in &apps {
+        assert!(
+            matches!(app.exit, Exit::Stopped(_)),
+            "{}: {}",
+            app.name,
+            app.exit
+        );
+    }
+    assert!(apps[0].host_calls > 100_000, "{}", apps[0].host_calls);
+    // It yields at least every two slices of fuel (`Meter`): 10 000 of its
+    // calls at 20 us, and 2 ms for the fuel at 100 ns a unit.
+    let yield_fuel = belljar_host::runtime::Limits::default().yield_fuel;
+    let late = (2 * yield_fuel * belljar_sim::DEFAULT_NS_PER_FUEL
+        + yield_fuel * belljar_sim::DEFAULT_HOST_CALL_NS)
+        / 1_000_000;
+    // The heartbeat (absolute deadlines) came every 100 ms, at most that late.
+    let beats = lines_of(&timeline, "firmware");
+    assert_eq!(beats.len(), 30, "{beats:?}");
+    for (i, (at, text)) in beats.iter().enumerate() {
+        let due = (i as u64 + 1) * 100;
+        assert!(
+            (due..=due + late).contains(at),
+            "{text} at {at} ms, due at {due} ms"
+        );
+    }
+    // Blinky (relative delays) did what it does alone, each step at most
+    // that much later than its delay.
+    let (_, alone) = run_for("blinky", 3000, SimConfig::default());
+    let shared = lines_of(&timeline, "blinky");
+    assert!(shared.len() >= 8, "{shared:?}");
+    assert!(shared[0].0 <= late, "{shared:?}");
+    for i in 1..shared.len() {
+        assert_eq!(shared[i].1, alone[i].text);
+        let gap = shared[i].0 - shared[i - 1].0;
+        let alone_gap = alone[i].at_ms - alone[i - 1].at_ms;
+        assert!(
+            (alone_gap..=alone_gap + late).contains(&gap),
+            "`{}` {gap} ms after the line before, {alone_gap} ms alone",
+            shared[i].1
         );
     }
 }

@@ -22,7 +22,8 @@ use crate::platform::{self, Host};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Fuel (roughly: wasm instructions) a guest may burn between two host
-    /// calls before it is stopped as a runaway loop.
+    /// calls before it is stopped as a runaway loop (less up to two
+    /// `yield_fuel`: see [`Meter`]).
     pub watchdog_fuel: u64,
     /// Fuel for the whole run, if limited.
     pub total_fuel: Option<u64>,
@@ -452,8 +453,17 @@ impl<B: Board + 'static> App<B> {
     }
 }
 
-/// Fuel accounting kept in the store: the watchdog grant is renewed after
-/// every real host call (not after libcalls such as `memory.grow`).
+/// Fuel accounting kept in the store. The watchdog grant is renewed at a
+/// real host call (not at libcalls such as `memory.grow`) once two yield
+/// slices of it have been burnt: Wasmtime's `set_fuel` starts a new yield
+/// slice, so renewing at every call would let a guest that loops on calls
+/// that do not wait (`gpio.set-high`, `clock.now-ms`) run forever without
+/// yielding, starving every other app and firmware task. Two slices, not
+/// one: a slice ends at the first fuel check after it is used up, which may
+/// come after the call. So such a guest yields at least every two slices,
+/// and a guest is stopped after burning between `watchdog_fuel - 2 *
+/// yield_fuel` and `watchdog_fuel` since its last host call (the trap says
+/// how much exactly).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Meter {
     limits: Option<Limits>,
@@ -461,8 +471,11 @@ pub struct Meter {
     granted: u64,
     /// Fuel burnt before the last refill.
     used: u64,
-    /// `host_calls` at the last refill.
-    refilled_at: u64,
+    /// `host_calls` at the last host call seen.
+    calls_seen: u64,
+    /// Fuel left when the guest returned from its last host call (or
+    /// started): what it burns until a watchdog stop.
+    left_at_call: u64,
 }
 
 impl Meter {
@@ -472,7 +485,17 @@ impl Meter {
             ..Meter::default()
         };
         m.granted = m.next_grant();
+        m.left_at_call = m.granted;
         m
+    }
+
+    /// Whether to renew the grant, `left` of it unburnt: once two yield
+    /// slices have been burnt since the last renewal (so the guest has
+    /// yielded since), or at every call if the grant is no longer than that
+    /// (such a guest cannot yield on fuel before the watchdog stops it).
+    fn renews(&self, left: u64) -> bool {
+        let slices = self.limits.unwrap_or_default().yield_fuel.max(1) * 2;
+        self.granted <= slices || self.granted - left >= slices
     }
 
     fn next_grant(&self) -> u64 {
@@ -495,14 +518,18 @@ fn refill_on_host_call<B>(
 ) -> wasmtime::Result<()> {
     if let CallHook::ReturningFromHost = hook {
         let calls = cx.data().host_calls;
-        if calls != cx.data().meter.refilled_at {
+        if calls != cx.data().meter.calls_seen {
             let left = cx.get_fuel()?;
             let meter = &mut cx.data_mut().meter;
-            meter.used += meter.granted - left;
-            meter.refilled_at = calls;
-            meter.granted = meter.next_grant();
-            let grant = meter.granted;
-            cx.set_fuel(grant)?;
+            meter.calls_seen = calls;
+            meter.left_at_call = left;
+            if meter.renews(left) {
+                meter.used += meter.granted - left;
+                meter.granted = meter.next_grant();
+                meter.left_at_call = meter.granted;
+                let grant = meter.granted;
+                cx.set_fuel(grant)?;
+            }
         }
     }
     Ok(())
@@ -688,7 +715,7 @@ fn classify<B>(store: &Store<Host<B>>, error: wasmtime::Error) -> Exit {
                 )
             }
             Trap::OutOfFuel => {
-                let fuel = meter.granted;
+                let fuel = meter.left_at_call;
                 (
                     TrapKind::Runaway { fuel },
                     format!(

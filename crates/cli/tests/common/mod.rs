@@ -151,3 +151,33 @@ pub fn wait_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A component written as WAT, precompiled for this host and loaded.
+pub fn wat_app(name: &str, text: &str) -> App<SimBoard> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.wat"));
+    std::fs::write(&path, text).unwrap();
+    let component = belljar_cli::guest::component_bytes(&path).unwrap();
+    let bytes = belljar_build::precompile(&component, Target::host()).unwrap();
+    let runtime = Runtime::<SimBoard>::new().unwrap();
+    // SAFETY: precompiled by belljar's own pipeline just now.
+    unsafe { runtime.load(Box::leak(bytes.into_boxed_slice())) }.unwrap()
+}
+
+/// A component whose `run` calls `interface.func` in a loop forever:
+/// `ty` is the import's component type, `core_ty` its lowered core type and
+/// `call` the core instructions of one iteration.
+pub fn host_call_loop(interface: &str, func: &str, ty: &str, core_ty: &str, call: &str) -> String {
+    format!(
+        r#"
+(component
+  (import "embedded:platform/{interface}" (instance $imp (export "{func}" (func {ty}))))
+  (core func $f (canon lower (func $imp "{func}")))
+  (core module $m
+    (import "host" "f" (func $f {core_ty}))
+    (func (export "run") (loop {call} (br 0))))
+  (core instance $i (instantiate $m (with "host" (instance (export "f" (func $f))))))
+  (func (export "run") (canon lift (core func $i "run"))))
+"#
+    )
+}
