@@ -447,14 +447,7 @@ fn a_uart_write_loop_takes_wire_time_and_ends_at_the_time_limit() {
 
 #[test]
 fn a_loop_of_host_calls_that_do_not_wait_still_moves_time() {
-    let spammer = host_call_loop(
-        "clock",
-        "now-ms",
-        "(result u64)",
-        "(result i64)",
-        "(drop (call $f))",
-    );
-    let app = wat_app("spammer", &spammer);
+    let app = clock_spammer();
     let config = SimConfig {
         time_limit_ms: Some(200),
         ..SimConfig::default()

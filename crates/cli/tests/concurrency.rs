@@ -143,15 +143,8 @@ fn a_guest_looping_on_host_calls_that_do_not_wait_starves_no_one() {
     // `clock.now-ms` in a loop forever (2 fuel and one 20 us host call a
     // turn): no call waits, so only fuel yields let anything else run, and
     // each call is progress to the watchdog.
-    let spammer = host_call_loop(
-        "clock",
-        "now-ms",
-        "(result u64)",
-        "(result i64)",
-        "(drop (call $f))",
-    );
     let apps = vec![
-        run::RunApp::new("spammer", wat_app("spammer", &spammer)),
+        run::RunApp::new("spammer", clock_spammer()),
         run::RunApp::new("blinky", load("blinky")),
     ];
     let config = SimConfig {

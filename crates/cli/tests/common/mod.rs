@@ -181,3 +181,16 @@ pub fn host_call_loop(interface: &str, func: &str, ty: &str, core_ty: &str, call
 "#
     )
 }
+
+/// An app whose `run` calls `clock.now-ms` in a loop forever (2 fuel a
+/// turn): a guest that never waits but is always making host calls.
+pub fn clock_spammer() -> App<SimBoard> {
+    let text = host_call_loop(
+        "clock",
+        "now-ms",
+        "(result u64)",
+        "(result i64)",
+        "(drop (call $f))",
+    );
+    wat_app("spammer", &text)
+}
