@@ -96,6 +96,10 @@ struct Figures {
     second_app: Option<u64>,
     /// The blinky `.cwasm` signed as a package (header + signature).
     package: u64,
+    /// `.text` by crate, from the symbol table ([`text_by_crate`]).
+    text_by_crate: Vec<(String, u64)>,
+    /// The largest functions in `.text` (name without hash, bytes).
+    largest: Vec<(String, u64)>,
 }
 
 impl Figures {
@@ -260,6 +264,7 @@ fn measure(config: &Config, guests: &Guests, build: &Build) -> Figures {
             f.sections.push((name, size));
         }
     }
+    (f.text_by_crate, f.largest) = text_by_crate(&file);
 
     // 10 000 host calls in a row: the round trip.
     let elf = build(&guests.hostcall, &config.settings(None));
@@ -267,6 +272,60 @@ fn measure(config: &Config, guests: &Guests, build: &Build) -> Figures {
     assert_eq!(out.status, 0, "{}", out.console);
     f.host_call = number_after(counts_line(&out.console), ", run") as f64 / 10_000.0;
     f
+}
+
+/// The crate a (demangled) symbol's code belongs to: the first path
+/// segment, so `<wasmtime::X as serde::Deserialize>::deserialize` counts for
+/// `wasmtime` and `<u32 as core::fmt::Display>::fmt` for `core`. Symbols
+/// that are no Rust path (the C/assembly runtime, compiler intrinsics) are
+/// one group. Drop glue counts for the type dropped.
+fn crate_of(demangled: &str) -> &str {
+    if let Some(dropped) = demangled.strip_prefix("core::ptr::drop_in_place<") {
+        return crate_of(dropped);
+    }
+    let bytes = demangled.as_bytes();
+    let mut start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        let ident = b.is_ascii_alphanumeric() || b == b'_';
+        match (start, ident) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                if demangled[i..].starts_with("::") {
+                    return &demangled[s..i];
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    "(not Rust: runtime, intrinsics, assembly)"
+}
+
+/// `.text` summed by crate over the ELF's function symbols, largest first,
+/// and the 12 largest functions. With fat LTO, code inlined into a function
+/// counts for the function's crate, so this is where the bytes end up, not
+/// who wrote each one.
+fn text_by_crate(file: &object::File) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    use object::ObjectSymbol;
+    let text = file.section_by_name(".text").unwrap().index();
+    let mut by_crate: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut functions = Vec::new();
+    for symbol in file.symbols() {
+        if symbol.section_index() != Some(text) || symbol.size() == 0 {
+            continue;
+        }
+        let name = format!(
+            "{:#}",
+            rustc_demangle::demangle(symbol.name().unwrap_or("?"))
+        );
+        *by_crate.entry(crate_of(&name).to_string()).or_default() += symbol.size();
+        functions.push((name, symbol.size()));
+    }
+    let mut by_crate: Vec<_> = by_crate.into_iter().collect();
+    by_crate.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    functions.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    functions.truncate(12);
+    (by_crate, functions)
 }
 
 /// An older commit's QEMU firmware, built in a worktree of it.
@@ -577,6 +636,8 @@ fn main() {
         per_second / 150e6 * 100.0
     );
 
+    print_text_by_crate(&b, &y, &p);
+
     let i2c = measure_i2c(&belljar);
     println!();
     println!("| peripherals on the current firmware (QEMU tmp105 on the SBCon bus) | figure |");
@@ -603,6 +664,60 @@ fn main() {
     );
     println!("| .cwasm of the I2C app | {} B |", i2c.cwasm);
     measure_supervisor(&belljar_guests.blinky);
+}
+
+/// Where `.text` goes, by crate, in the current firmware and the two older
+/// ones: the crates with at least 2 KiB in one of them, then the rest.
+fn print_text_by_crate(b: &Figures, y: &Figures, p: &Figures) {
+    let size = |f: &Figures, name: &str| {
+        f.text_by_crate
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for f in [b, y, p] {
+        for (name, bytes) in &f.text_by_crate {
+            if *bytes >= 2048 && !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    names.sort_by_key(|n| std::cmp::Reverse(size(b, n)));
+    println!();
+    println!(
+        "| .text by crate (function symbols; with fat LTO inlined code counts for its caller) | belljar | sync ({SYNC_COMMIT}) | belljar - sync | before peripherals ({PERIPHERALS_COMMIT}) | belljar - before |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let line = |label: &str, [b, y, p]: [u64; 3]| {
+        let diff = |x: u64| format!("{:+}", b as i64 - x as i64);
+        println!("| {label} | {b} | {y} | {} | {p} | {} |", diff(y), diff(p));
+    };
+    for name in &names {
+        line(name, [b, y, p].map(|f| size(f, name)));
+    }
+    let rest = |f: &Figures| {
+        let counted: u64 = names.iter().map(|n| size(f, n)).sum();
+        f.text_by_crate.iter().map(|(_, v)| v).sum::<u64>() - counted
+    };
+    line("all other crates", [b, y, p].map(rest));
+    let section = |f: &Figures| {
+        f.sections
+            .iter()
+            .find(|(n, _)| n == ".text")
+            .map_or(0, |(_, v)| *v)
+    };
+    line(
+        "section .text (padding and unsized symbols included)",
+        [b, y, p].map(section),
+    );
+    println!();
+    println!("| largest functions in the current firmware's .text | bytes |");
+    println!("|---|---|");
+    for (name, bytes) in &b.largest {
+        let short: String = name.chars().take(140).collect();
+        println!("| `{}` | {bytes} |", short.replace('|', "\\|"));
+    }
 }
 
 struct I2cFigures {
