@@ -97,9 +97,9 @@ struct Figures {
     /// The blinky `.cwasm` signed as a package (header + signature).
     package: u64,
     /// `.text` by crate, from the symbol table ([`text_by_crate`]).
-    text_by_crate: Vec<(String, u64)>,
+    text_by_crate: Sizes,
     /// The largest functions in `.text` (name without hash, bytes).
-    largest: Vec<(String, u64)>,
+    largest: Sizes,
 }
 
 impl Figures {
@@ -301,11 +301,14 @@ fn crate_of(demangled: &str) -> &str {
     "(not Rust: runtime, intrinsics, assembly)"
 }
 
+/// Names and their sizes in bytes.
+type Sizes = Vec<(String, u64)>;
+
 /// `.text` summed by crate over the ELF's function symbols, largest first,
 /// and the 12 largest functions. With fat LTO, code inlined into a function
 /// counts for the function's crate, so this is where the bytes end up, not
 /// who wrote each one.
-fn text_by_crate(file: &object::File) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+fn text_by_crate(file: &object::File) -> (Sizes, Sizes) {
     use object::ObjectSymbol;
     let text = file.section_by_name(".text").unwrap().index();
     let mut by_crate: std::collections::BTreeMap<String, u64> = Default::default();
