@@ -433,14 +433,11 @@ fn a_uart_write_loop_takes_wire_time_and_ends_at_the_time_limit() {
         "{exit}"
     );
     // 115 200 baud, ten bits a byte, plus each call's own time: about
-    // 9 400 bytes in a second, as a real UART would take them; less the
-    // one yield slice of fuel (10 000 units at 100 ns, charged when the
-    // guest yields on fuel) that ~2 fuel a byte adds up to.
+    // 9 400 bytes in a second, as a real UART would take them.
     let written = sim_app.board().uart_output().len() as u64;
     let per_byte = 10_000_000_000 / 115_200 + belljar_sim::DEFAULT_HOST_CALL_NS;
-    let slice_ns = Limits::default().yield_fuel * belljar_sim::DEFAULT_NS_PER_FUEL;
     assert!(
-        written.abs_diff((1_000_000_000 - slice_ns) / per_byte) <= 1,
+        written.abs_diff(1_000_000_000 / per_byte) <= 1,
         "{written} bytes"
     );
 }
@@ -461,14 +458,8 @@ fn a_loop_of_host_calls_that_do_not_wait_still_moves_time() {
         ),
         "{exit}"
     );
-    // 20 us a call, and it yields on fuel once (a slice of 10 000 fuel is
-    // used up after 5 000 calls of 2 fuel, charged as 1 ms; the watchdog
-    // grant is renewed at the call after two slices, which starts a new
-    // slice): 100 ms + 1 ms + 99 ms.
+    // 20 us a call; its yields on fuel cost no more time (a slice with
+    // host calls is charged by its calls).
     let calls = sim_app.running.store().data().host_calls;
-    let slice_ns = Limits::default().yield_fuel * belljar_sim::DEFAULT_NS_PER_FUEL;
-    assert_eq!(
-        calls,
-        (200_000_000 - slice_ns) / belljar_sim::DEFAULT_HOST_CALL_NS
-    );
+    assert_eq!(calls, 200_000_000 / belljar_sim::DEFAULT_HOST_CALL_NS);
 }

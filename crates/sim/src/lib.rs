@@ -185,6 +185,8 @@ struct World {
     analog: Vec<AnalogSpec>,
     host_call_ns: u64,
     uart_byte_ns: u64,
+    /// Host calls of every app so far (each one charged `host_call_ns`).
+    host_calls: u64,
 }
 
 impl World {
@@ -353,6 +355,7 @@ impl Sim {
                 spi,
                 analog: config.analog,
                 host_call_ns: config.host_call_ns,
+                host_calls: 0,
                 uart_byte_ns: 10_000_000_000 / u64::from(config.uart_baud.max(1)),
             })),
             limits: config.limits,
@@ -525,6 +528,7 @@ impl Sim {
                 }
                 ran = true;
                 let mut cx = Context::from_waker(&wakers[i]);
+                let calls_before = lock(&self.world).host_calls;
                 match task.as_mut().poll(&mut cx) {
                     Poll::Ready(result) => {
                         *slot = None;
@@ -534,11 +538,16 @@ impl Sim {
                         }
                     }
                     // Woken during its own poll: a guest yielding after a
-                    // slice of fuel. That slice took CPU time.
+                    // slice of fuel. A slice without a host call took CPU
+                    // time; one with calls was charged by its calls (their
+                    // `host_call_ns` stands for the guest's work between
+                    // them, as before a guest making calls could yield).
                     Poll::Pending if flags[i].0.load(Ordering::Acquire) => {
                         let mut world = lock(&self.world);
-                        let now = world.now_ns + slice_ns;
-                        world.advance_to(now);
+                        if world.host_calls == calls_before {
+                            let now = world.now_ns + slice_ns;
+                            world.advance_to(now);
+                        }
                         pace(&world);
                     }
                     Poll::Pending => {}
@@ -1050,6 +1059,7 @@ impl Board for SimBoard {
         let mut world = lock(&self.world);
         let at_ms = world.now_ms();
         world.record_event(at_ms, self.app, event);
+        world.host_calls += 1;
         let now = world.now_ns + world.host_call_ns;
         world.advance_to(now);
     }
