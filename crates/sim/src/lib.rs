@@ -594,14 +594,13 @@ pub struct Sleep {
     /// Its key in the timer queue once registered (a poll while pending only
     /// renews the waker).
     key: Option<(u64, u64)>,
-    /// Cut short at the time limit (an app's delay, so that it sees the
-    /// limit at its next host call).
-    to_limit: bool,
-    /// An app's delay, the only future its task awaits: when nothing else
-    /// can run before it ends (no task woken, no earlier timer, not
-    /// `realtime`), it moves the clock to its end and is done, as the run
-    /// loop would after switching away from the guest and back.
-    inline: bool,
+    /// An app's wait (a delay, an edge wait, a UART byte's wire time), the
+    /// only future its task awaits. It is cut short at the time limit, so
+    /// that the app sees the limit at its next host call; and when nothing
+    /// else can run before it ends (no task woken, no earlier timer, not
+    /// `realtime`), it moves the clock to its end itself and is done, as the
+    /// run loop would after switching away from the guest and back.
+    app_wait: bool,
 }
 
 impl Sleep {
@@ -611,16 +610,14 @@ impl Sleep {
             duration_ns,
             deadline: None,
             key: None,
-            to_limit: false,
-            inline: false,
+            app_wait: false,
         }
     }
 
-    /// An app's delay ([`Sleep::inline`]), cut short at the time limit.
-    fn app_delay(world: Shared, duration_ns: u64) -> Sleep {
+    /// An app's wait ([`Sleep::app_wait`]).
+    fn app_wait(world: Shared, duration_ns: u64) -> Sleep {
         let mut sleep = Sleep::new(world, duration_ns);
-        sleep.to_limit = true;
-        sleep.inline = true;
+        sleep.app_wait = true;
         sleep
     }
 }
@@ -634,14 +631,14 @@ impl Future for Sleep {
         let deadline = *this.deadline.get_or_insert_with(|| {
             let until = world.now_ns.saturating_add(this.duration_ns);
             match world.limit_ns {
-                Some(limit) if this.to_limit => until.min(limit),
+                Some(limit) if this.app_wait => until.min(limit),
                 _ => until,
             }
         });
         if world.now_ns >= deadline {
             return Poll::Ready(());
         }
-        if this.inline && this.key.is_none() && world.nothing_before(deadline) {
+        if this.app_wait && this.key.is_none() && world.nothing_before(deadline) {
             world.now_ns = deadline;
             return Poll::Ready(());
         }
@@ -733,8 +730,7 @@ impl WaitInput for SimPin {
             }
         };
         drop(world);
-        let mut sleep = Sleep::new(self.world.clone(), duration);
-        sleep.to_limit = true;
+        let sleep = Sleep::app_wait(self.world.clone(), duration);
         async move {
             sleep.await;
             Ok(())
@@ -1002,7 +998,7 @@ impl Board for SimBoard {
     }
 
     fn delay_ns(&mut self, ns: u64) -> impl Future<Output = ()> + Send + '_ {
-        Sleep::app_delay(self.world.clone(), ns)
+        Sleep::app_wait(self.world.clone(), ns)
     }
 
     /// Ends when the millisecond clock has advanced by `ms`, as on the
@@ -1013,7 +1009,7 @@ impl Board for SimBoard {
         let end = (world.now_ms() + u64::from(ms)) * 1_000_000;
         let duration = end.saturating_sub(world.now_ns);
         drop(world);
-        Sleep::app_delay(self.world.clone(), duration)
+        Sleep::app_wait(self.world.clone(), duration)
     }
 
     fn has_uart(&self) -> bool {
@@ -1042,8 +1038,7 @@ impl Board for SimBoard {
     fn write_byte(&mut self, byte: u8) -> impl Future<Output = Result<(), ()>> + Send + '_ {
         let mut world = lock(&self.world);
         world.uart_out.push(byte);
-        let mut sleep = Sleep::new(self.world.clone(), world.uart_byte_ns);
-        sleep.to_limit = true;
+        let sleep = Sleep::app_wait(self.world.clone(), world.uart_byte_ns);
         async move {
             sleep.await;
             Ok(())
